@@ -1,0 +1,176 @@
+//! The command line: one file per subcommand. Each parses nothing itself (clap does),
+//! calls the library, prints through [`output`], and returns an exit code from
+//! [`crate::exit_codes`].
+
+mod check;
+mod demo;
+mod docs;
+mod history;
+pub mod output;
+mod run;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit_codes;
+
+/// Run release procedures written as Rhai scripts: plan them, run them, journal every
+/// effect.
+#[derive(Debug, Parser)]
+#[command(name = "shipctl", version, about, after_help = exit_codes::TABLE)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a release script for real, journaling every effect.
+    Run(RunArgs),
+    /// Show what a script would do, effect by effect, without doing any of it.
+    Plan(PlanArgs),
+    /// Compile scripts and every module they import; report all errors.
+    Check(CheckArgs),
+    /// List recorded runs.
+    History(HistoryArgs),
+    /// Document the primitives and builtins scripts can call.
+    Docs(DocsArgs),
+    /// Run the bundled example release in a throwaway workspace, then plan its production release.
+    Demo(DemoArgs),
+}
+
+/// Arguments shared by `run` and `plan`.
+#[derive(Debug, Args)]
+pub struct ScriptArgs {
+    /// The release script.
+    pub script: PathBuf,
+    /// The environment: a [environments.<name>] of shipctl.toml, or `local`.
+    #[arg(short, long, default_value = crate::config::LOCAL_ENVIRONMENT)]
+    pub env: String,
+    /// A param for the script, read with param("name"). Repeatable.
+    #[arg(short = 's', long = "set", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Output for people, or JSON for programs (on stdout; progress then goes nowhere).
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    /// Ask live systems read-only questions (does the tag exist, which commit is HEAD).
+    #[arg(long)]
+    pub refresh: bool,
+    /// Keep a journal of the plan too.
+    #[arg(long)]
+    pub journal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scripts or directories (default: every .rhai under the scripts root).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only runs in this environment.
+    #[arg(short, long)]
+    pub env: Option<String>,
+    /// At most this many runs, newest first.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+    /// A directory inside the scripts root (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// A primitive or builtin (or `config`); without one, the list.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the workspace (default: a new temporary directory, kept).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got {text:?}"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        return Err(format!(
+            "{name:?} is not a param name (letters, digits, _ - .)"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// Parse `args`, run the command, return the exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit_codes::SUCCESS
+                }
+                _ => exit_codes::USAGE,
+            };
+        }
+    };
+    init_tracing(cli.verbose);
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Plan(args) => run::plan(args),
+        Command::Check(args) => check::check(args),
+        Command::History(args) => history::history(args),
+        Command::Docs(args) => docs::docs(args),
+        Command::Demo(args) => demo::demo(args),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "shipctl=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(output::stderr_color())
+        .try_init();
+}

@@ -1,0 +1,458 @@
+//! Everything the CLI prints: the live reporter, the plan, errors. Output for people
+//! goes through here; JSON output is serialized by the subcommands. Colors follow the
+//! terminal and `NO_COLOR`; a closed stdout (`shipctl plan | head`) stops the printing,
+//! never the run.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+
+use crate::effect::{Effect, EffectReport, Mode};
+use crate::engine::{Sources, render, render_parts};
+use crate::error::Error;
+use crate::journal::RunStatus;
+use crate::run::{Event, Level, Reporter, RunReport};
+use crate::time::format_duration;
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Colors on stdout: a terminal, and `NO_COLOR` unset.
+pub fn stdout_color() -> bool {
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// Colors on stderr.
+pub fn stderr_color() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+/// Print to stdout; once the reader has gone, print nothing more.
+pub fn out(text: &str) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Print a line to stdout.
+pub fn outln(text: &str) {
+    out(&format!("{text}\n"));
+}
+
+/// Print to stderr (errors go there whatever happens to stdout).
+pub fn err(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `text` in `style` when `color`.
+pub fn paint(color: bool, style: Style, text: &str) -> String {
+    if color {
+        format!("{}{text}{}", style.render(), style.render_reset())
+    } else {
+        text.to_string()
+    }
+}
+
+fn green() -> Style {
+    Style::new().fg_color(Some(AnsiColor::Green.into()))
+}
+
+fn red() -> Style {
+    Style::new().bold().fg_color(Some(AnsiColor::Red.into()))
+}
+
+fn yellow() -> Style {
+    Style::new().fg_color(Some(AnsiColor::Yellow.into()))
+}
+
+fn dim() -> Style {
+    Style::new().dimmed()
+}
+
+fn bold() -> Style {
+    Style::new().bold()
+}
+
+/// Print an error that stopped a command, with source snippets where it has a place.
+pub fn print_error(error: &Error) {
+    let color = stderr_color();
+    match error {
+        Error::Script { errors, sources } => {
+            for script_error in errors {
+                err(&render(script_error, sources, color));
+            }
+            if errors.len() > 1 {
+                err(&format!("{} errors\n", errors.len()));
+            }
+        }
+        Error::Config(config) => {
+            let mut sources = Sources::default();
+            if let Some(location) = &config.location
+                && let Ok(text) = std::fs::read_to_string(&location.file)
+            {
+                sources.0.insert(location.file.clone(), text);
+            }
+            err(&render_parts(
+                &config.message,
+                config.location.as_ref(),
+                None,
+                &[],
+                config.help.as_deref(),
+                &sources,
+                color,
+            ));
+        }
+        other => err(&render_parts(
+            &other.to_string(),
+            None,
+            None,
+            &[],
+            other.help(),
+            &Sources::default(),
+            color,
+        )),
+    }
+}
+
+/// Arguments on one line: `repo="app" name="1.4.0"`, long values cut.
+pub fn summarize_args(args: &Value) -> String {
+    let Value::Object(map) = args else {
+        return args.to_string();
+    };
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(key, value)| format!("{key}={}", short_value(value, 60)))
+        .collect();
+    parts.join(" ")
+}
+
+fn short_value(value: &Value, limit: usize) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= limit {
+        return text;
+    }
+    let cut: String = text.chars().take(limit - 1).collect();
+    format!("{cut}…")
+}
+
+/// The live reporter: a line per effect as it finishes, steps as headings, a spinner
+/// with progress while an effect runs on a terminal.
+pub struct Human {
+    color: bool,
+    terminal: bool,
+    depth: usize,
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl Human {
+    pub fn new() -> Self {
+        Human {
+            color: stdout_color(),
+            terminal: std::io::stdout().is_terminal(),
+            depth: 0,
+            spinner: None,
+        }
+    }
+
+    /// Effects sit under their step's heading; top-level effects get one level too.
+    fn indent(&self) -> String {
+        "  ".repeat(self.depth.max(1))
+    }
+
+    fn line(&self, text: &str) {
+        match &self.spinner {
+            Some(spinner) => spinner.suspend(|| outln(text)),
+            None => outln(text),
+        }
+    }
+}
+
+impl Default for Human {
+    fn default() -> Self {
+        Human::new()
+    }
+}
+
+impl Reporter for Human {
+    fn event(&mut self, event: &Event<'_>) {
+        let color = self.color;
+        match event {
+            Event::RunStarted {
+                run_id,
+                script,
+                environment,
+                mode,
+                journal,
+            } => {
+                let verb = if *mode == Mode::Run { "run" } else { "plan" };
+                self.line(&paint(
+                    color,
+                    bold(),
+                    &format!("{verb} {run_id} · {script} · env {environment}"),
+                ));
+                if let Some(journal) = journal {
+                    self.line(&paint(
+                        color,
+                        dim(),
+                        &format!("journal {}", journal.display()),
+                    ));
+                }
+            }
+            Event::StepStarted { name, depth } => {
+                self.depth = *depth;
+                self.line(&format!(
+                    "{}{}",
+                    "  ".repeat(*depth),
+                    paint(color, bold(), name)
+                ));
+                self.depth = depth + 1;
+            }
+            Event::StepFinished {
+                name,
+                depth,
+                ok,
+                duration,
+            } => {
+                if !ok {
+                    let text = format!(
+                        "{}✗ step \"{name}\" failed after {}",
+                        self.indent(),
+                        format_duration(*duration)
+                    );
+                    self.line(&paint(color, red(), &text));
+                }
+                self.depth = *depth;
+            }
+            Event::EffectStarted { effect } => {
+                if self.terminal {
+                    let spinner = indicatif::ProgressBar::new_spinner();
+                    spinner.set_message(format!(
+                        "{}{} {}",
+                        self.indent(),
+                        effect.kind,
+                        summarize_args(&effect.args)
+                    ));
+                    spinner.enable_steady_tick(Duration::from_millis(100));
+                    self.spinner = Some(spinner);
+                }
+            }
+            Event::EffectProgress { message, .. } => match &self.spinner {
+                Some(spinner) => spinner.set_message(format!("{}{message}", self.indent())),
+                None => outln(&paint(
+                    color,
+                    dim(),
+                    &format!("{}… {message}", self.indent()),
+                )),
+            },
+            Event::EffectFinished {
+                effect,
+                result,
+                duration,
+            } => {
+                if let Some(spinner) = self.spinner.take() {
+                    spinner.finish_and_clear();
+                }
+                let line = effect_line(effect, result.is_ok(), *duration, color, &self.indent());
+                outln(&line);
+                if let Err(error) = result {
+                    outln(&paint(
+                        color,
+                        red(),
+                        &format!("{}    {}", self.indent(), error.message),
+                    ));
+                }
+            }
+            Event::Log { level, message, .. } => {
+                let text = match level {
+                    Level::Warn => paint(
+                        color,
+                        yellow(),
+                        &format!("{}warn: {message}", self.indent()),
+                    ),
+                    Level::Debug => {
+                        paint(color, dim(), &format!("{}debug: {message}", self.indent()))
+                    }
+                    Level::Info => format!("{}{message}", self.indent()),
+                };
+                self.line(&text);
+            }
+            Event::Output { text } => {
+                for line in text.lines() {
+                    self.line(&format!("{}{line}", self.indent()));
+                }
+            }
+            Event::CompensationsStarted { count } => {
+                self.depth = 0;
+                self.line(&paint(
+                    color,
+                    yellow(),
+                    &format!(
+                        "running {count} compensation{} in reverse order",
+                        if *count == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            Event::CompensationFinished { origin, error } => {
+                if let Some(error) = error {
+                    self.line(&paint(
+                        color,
+                        red(),
+                        &format!("  ✗ compensation registered at {origin} failed: {error}"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn effect_line(effect: &Effect, ok: bool, duration: Duration, color: bool, indent: &str) -> String {
+    let mark = if ok {
+        paint(color, green(), "✓")
+    } else {
+        paint(color, red(), "✗")
+    };
+    let summary = summarize_args(&effect.args);
+    format!(
+        "{indent}{mark} {} {summary} {}",
+        paint(color, bold(), effect.kind),
+        paint(color, dim(), &format!("({})", format_duration(duration)))
+    )
+}
+
+/// The end of a run for people: status, duration, effect count, journal, error.
+pub fn print_run_summary(report: &RunReport) {
+    let color = stdout_color();
+    let effects = report.effects.len();
+    let failed_compensations = report
+        .compensations
+        .iter()
+        .filter(|c| c.error.is_some())
+        .count();
+    let status = match report.status {
+        RunStatus::Succeeded => paint(color, green(), "succeeded"),
+        RunStatus::Failed => paint(color, red(), "failed"),
+        RunStatus::Refused => paint(color, red(), "refused by policy"),
+    };
+    let mut line = format!(
+        "\n{status} in {} · {effects} effect{}",
+        format_duration(report.duration),
+        if effects == 1 { "" } else { "s" }
+    );
+    if let Some(step) = &report.failed_step {
+        line.push_str(&format!(" · failed in step \"{step}\""));
+    }
+    if !report.compensations.is_empty() {
+        line.push_str(&format!(
+            " · {} compensation{} ran",
+            report.compensations.len(),
+            if report.compensations.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+        if failed_compensations > 0 {
+            line.push_str(&format!(", {failed_compensations} failed"));
+        }
+    }
+    outln(&line);
+    if let Some(journal) = &report.journal {
+        outln(&format!("journal: {}", journal.display()));
+    }
+    if let Some(error) = &report.error {
+        err(&render(error, &report.sources, stderr_color()));
+    }
+}
+
+/// The numbered plan, grouped by step, compensations last.
+pub fn render_plan(report: &RunReport, color: bool) -> String {
+    let mut out = String::new();
+    let params: Vec<String> = report
+        .params
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    let mut title = format!("plan · {} · env {}", report.script, report.environment);
+    if !params.is_empty() {
+        title.push_str(&format!(" · {}", params.join(" ")));
+    }
+    out.push_str(&paint(color, bold(), &title));
+    out.push_str("\n\n");
+    let width = report
+        .effects
+        .iter()
+        .map(|effect| effect.kind.len())
+        .max()
+        .unwrap_or(0);
+    let (main, compensations): (Vec<&EffectReport>, Vec<&EffectReport>) = report
+        .effects
+        .iter()
+        .partition(|effect| !effect.compensation);
+    let mut current: Option<&str> = None;
+    for effect in &main {
+        if effect.step.as_deref() != current {
+            current = effect.step.as_deref();
+            if let Some(step) = current {
+                out.push_str(&paint(color, bold(), step));
+                out.push('\n');
+            }
+        }
+        out.push_str(&plan_line(effect, width, color));
+    }
+    if !compensations.is_empty() {
+        out.push_str(&paint(
+            color,
+            yellow(),
+            "\nif the run fails, these compensations run (last registered first):",
+        ));
+        out.push('\n');
+        for effect in &compensations {
+            out.push_str(&plan_line(effect, width, color));
+        }
+    }
+    if main.is_empty() {
+        out.push_str("(no effects)\n");
+    }
+    let verdict = match &report.error {
+        None => format!(
+            "\n{} effect{} planned; nothing was changed.\n",
+            main.len(),
+            if main.len() == 1 { "" } else { "s" }
+        ),
+        Some(_) => format!(
+            "\nthe plan stops at effect {} with an error{}; nothing was changed.\n",
+            main.len(),
+            report
+                .failed_step
+                .as_ref()
+                .map(|step| format!(" in step \"{step}\""))
+                .unwrap_or_default()
+        ),
+    };
+    out.push_str(&verdict);
+    out
+}
+
+fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
+    let mark = if effect.error.is_some() {
+        paint(color, red(), " ✗")
+    } else {
+        String::new()
+    };
+    format!(
+        "{:>4}  {:<width$}  {}{mark}\n",
+        effect.seq,
+        effect.kind,
+        summarize_args(&effect.args)
+    )
+}

@@ -1,0 +1,93 @@
+//! `shipctl run` and `shipctl plan`.
+
+use crate::effect::Mode;
+use crate::exit_codes;
+use crate::journal::RunStatus;
+use crate::run::{Reporter, RunReport, RunRequest, Silent, execute};
+
+use super::output::{self, Human};
+use super::{OutputFormat, PlanArgs, RunArgs, ScriptArgs};
+
+fn request(args: &ScriptArgs, mode: Mode) -> RunRequest {
+    let mut request = RunRequest::new(&args.script, &args.env, mode);
+    request.params = args.params.iter().cloned().collect();
+    request
+}
+
+fn exit_code(report: &RunReport) -> i32 {
+    match report.status {
+        RunStatus::Succeeded => exit_codes::SUCCESS,
+        RunStatus::Failed => exit_codes::RUN_FAILED,
+        RunStatus::Refused => exit_codes::POLICY_REFUSED,
+    }
+}
+
+fn print_json(report: &RunReport) {
+    match serde_json::to_string_pretty(report) {
+        Ok(json) => output::outln(&json),
+        Err(error) => output::err(&format!("error: cannot serialize the report: {error}\n")),
+    }
+}
+
+/// `shipctl run`.
+pub fn run(args: RunArgs) -> i32 {
+    let json = args.script.output == OutputFormat::Json;
+    let reporter: Box<dyn Reporter + Send> = if json {
+        Box::new(Silent)
+    } else {
+        Box::new(Human::new())
+    };
+    match execute(request(&args.script, Mode::Run), reporter) {
+        Ok(report) => {
+            if json {
+                print_json(&report);
+                if let Some(error) = &report.error {
+                    output::err(&crate::engine::render(
+                        error,
+                        &report.sources,
+                        output::stderr_color(),
+                    ));
+                }
+            } else {
+                output::print_run_summary(&report);
+            }
+            exit_code(&report)
+        }
+        Err(error) => {
+            output::print_error(&error);
+            error.exit_code()
+        }
+    }
+}
+
+/// `shipctl plan`.
+pub fn plan(args: PlanArgs) -> i32 {
+    let mut request = request(&args.script, Mode::Plan);
+    request.refresh = args.refresh;
+    request.journal = args.journal;
+    match execute(request, Box::new(Silent)) {
+        Ok(report) => {
+            match args.script.output {
+                OutputFormat::Json => print_json(&report),
+                OutputFormat::Text => {
+                    output::out(&output::render_plan(&report, output::stdout_color()));
+                    if let Some(journal) = &report.journal {
+                        output::outln(&format!("journal: {}", journal.display()));
+                    }
+                }
+            }
+            if let Some(error) = &report.error {
+                output::err(&crate::engine::render(
+                    error,
+                    &report.sources,
+                    output::stderr_color(),
+                ));
+            }
+            exit_code(&report)
+        }
+        Err(error) => {
+            output::print_error(&error);
+            error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! `shipctl.toml`: environments, repositories, notification channels, secrets, limits
+//! and the journal directory. Found by searching upward from the script; the directory
+//! that holds it is the scripts root.
+
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use secrets::{Redactor, SecretStore};
+
+use crate::error::did_you_mean;
+
+/// The config file's name.
+pub const FILE_NAME: &str = "shipctl.toml";
+
+/// The environment every scripts root has, with or without a config file.
+pub const LOCAL_ENVIRONMENT: &str = "local";
+
+/// `shipctl.toml` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where run journals go.
+    #[serde(default)]
+    pub journal: JournalConfig,
+    /// Sandbox limits for scripts.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `[environments.<name>]`: what `environment()` returns, plus policy keys.
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+    /// `[repos.<name>]`: git repositories scripts tag by name.
+    #[serde(default)]
+    pub repos: BTreeMap<String, RepoConfig>,
+    /// `[notify.<name>]`: channels for `notify`.
+    #[serde(default)]
+    pub notify: BTreeMap<String, ChannelConfig>,
+    /// `[secrets.<name>]`: where each secret's value comes from.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Directory for run journals, relative to the scripts root.
+    pub dir: PathBuf,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dir: PathBuf::from(".shipctl/runs"),
+        }
+    }
+}
+
+/// `[limits]`: the sandbox. Every limit is set explicitly on the engine so debug and
+/// release builds behave the same.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Script operations before the run is stopped (runaway loops).
+    pub max_operations: u64,
+    /// Nesting of function calls (runaway recursion).
+    pub max_call_levels: usize,
+    /// Nesting of expressions at the top level.
+    pub max_expr_depth: usize,
+    /// Nesting of expressions inside functions.
+    pub max_function_expr_depth: usize,
+    /// Bytes in one string.
+    pub max_string_size: usize,
+    /// Items in one array.
+    pub max_array_size: usize,
+    /// Entries in one object map.
+    pub max_map_size: usize,
+    /// Modules a run may load.
+    pub max_modules: usize,
+    /// Wall-clock time for the whole script.
+    #[serde(with = "crate::time::serde_duration")]
+    pub deadline: Duration,
+    /// Wall-clock time the compensations get after a failure.
+    #[serde(with = "crate::time::serde_duration")]
+    pub compensation_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 10_000_000,
+            max_call_levels: 64,
+            max_expr_depth: 64,
+            max_function_expr_depth: 32,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 10_000,
+            max_modules: 64,
+            deadline: Duration::from_secs(2 * 60 * 60),
+            compensation_deadline: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// `[environments.<name>]`. Besides the policy keys, any key is data for the script
+/// (`namespace`, `url`, `database`, ...), returned by `environment()`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Environment {
+    /// Protected environments refuse scripts with uncommitted changes.
+    #[serde(default)]
+    pub protected: bool,
+    /// If set, only these primitives may run here.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Primitives that may not run here.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Everything else: the script's data.
+    #[serde(flatten)]
+    pub vars: BTreeMap<String, toml::Value>,
+}
+
+const ENVIRONMENT_KEYS: [&str; 3] = ["protected", "allow", "deny"];
+
+/// `[repos.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// Path of the work tree, relative to the scripts root or absolute.
+    pub path: PathBuf,
+    /// Tag names must be semantic versions (`X.Y.Z`, optionally `-pre`).
+    #[serde(default)]
+    pub semver: bool,
+}
+
+/// `[notify.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// `slack`, `webhook` or `stdout`.
+    pub kind: ChannelKind,
+    /// For `slack` and `webhook`: the `[secrets.<name>]` holding the URL.
+    #[serde(default)]
+    pub url_secret: Option<String>,
+    /// Per-request timeout.
+    #[serde(
+        default = "default_notify_timeout",
+        with = "crate::time::serde_duration"
+    )]
+    pub timeout: Duration,
+    /// Attempts after the first one on timeouts, connection errors and 5xx.
+    #[serde(default = "default_notify_retries")]
+    pub retries: u32,
+    /// Wait before the first retry; doubles after each.
+    #[serde(
+        default = "default_notify_backoff",
+        with = "crate::time::serde_duration"
+    )]
+    pub backoff: Duration,
+}
+
+fn default_notify_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_notify_retries() -> u32 {
+    3
+}
+
+fn default_notify_backoff() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// How a notification channel delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// Slack-compatible incoming webhook JSON.
+    Slack,
+    /// Generic JSON webhook.
+    Webhook,
+    /// Printed to standard output (local use).
+    Stdout,
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            ChannelKind::Slack => "slack",
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Stdout => "stdout",
+        })
+    }
+}
+
+/// `[secrets.<name>]`: exactly one of `env` or `file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    /// Name of an environment variable of the shipctl process.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// A file holding the value (trailing newline trimmed), relative to the scripts root.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// A broken config file: where, what, and what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    pub location: Option<crate::error::Location>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// The scripts root and its config: everything a run needs to know about where it is.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory holding `shipctl.toml` (or the script's directory without one).
+    pub root: PathBuf,
+    /// The config file, if there is one.
+    pub config_path: Option<PathBuf>,
+    /// The parsed config (defaults without a file).
+    pub config: Config,
+}
+
+impl Project {
+    /// Find the scripts root for `start` (a script or a directory) by searching upward
+    /// for `shipctl.toml`, and load it.
+    pub fn discover(start: &Path) -> Result<Project, ConfigError> {
+        let start = absolute(start);
+        let directory = if start.is_dir() {
+            start.clone()
+        } else {
+            start.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        for candidate in directory.ancestors() {
+            let path = candidate.join(FILE_NAME);
+            if path.is_file() {
+                return Project::load(&path);
+            }
+        }
+        Ok(Project {
+            root: directory,
+            config_path: None,
+            config: Config::default(),
+        })
+    }
+
+    /// Load a given `shipctl.toml`.
+    pub fn load(path: &Path) -> Result<Project, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            location: None,
+            message: format!("cannot read {}: {error}", path.display()),
+            help: None,
+        })?;
+        let display = path.display().to_string();
+        let config = parse(&text, &display)?;
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Project {
+            root,
+            config_path: Some(path.to_path_buf()),
+            config,
+        })
+    }
+
+    /// The environment called `name`: from config, or the built-in `local`.
+    pub fn environment(&self, name: &str) -> Result<Environment, ConfigError> {
+        if let Some(environment) = self.config.environments.get(name) {
+            return Ok(environment.clone());
+        }
+        if name == LOCAL_ENVIRONMENT {
+            return Ok(Environment::default());
+        }
+        let mut names: Vec<&str> = self
+            .config
+            .environments
+            .keys()
+            .map(String::as_str)
+            .collect();
+        if !names.contains(&LOCAL_ENVIRONMENT) {
+            names.push(LOCAL_ENVIRONMENT);
+        }
+        let help = match did_you_mean(name, names.iter().copied()) {
+            Some(close) => format!(
+                "did you mean --env {close}? Known environments: {}",
+                names.join(", ")
+            ),
+            None => format!("known environments: {}", names.join(", ")),
+        };
+        let place = match &self.config_path {
+            Some(path) => format!("in {}", path.display()),
+            None => format!("(no {FILE_NAME} found above the script)"),
+        };
+        Err(ConfigError {
+            location: None,
+            message: format!("unknown environment \"{name}\" {place}"),
+            help: Some(help),
+        })
+    }
+
+    /// The journal directory, absolute.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.root.join(&self.config.journal.dir)
+    }
+
+    /// A path from config, resolved against the scripts root.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.root.join(path)
+    }
+}
+
+/// An absolute path without touching the file system more than needed.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Parse and check config text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|error| {
+        let location = error.span().map(|span| location_of(text, file, span.start));
+        ConfigError {
+            location,
+            message: error.message().trim().to_string(),
+            help: help_for_toml_error(error.message()),
+        }
+    })?;
+    validate(&config, text, file)?;
+    Ok(config)
+}
+
+fn help_for_toml_error(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        return Some(
+            "remove the key or fix its spelling; `shipctl docs config` lists every key".to_string(),
+        );
+    }
+    None
+}
+
+/// Checks serde cannot express: cross references, one-of keys, likely typos.
+fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> {
+    let error =
+        |section: &str, key: Option<&str>, message: String, help: Option<String>| ConfigError {
+            location: Some(locate(text, file, section, key)),
+            message,
+            help,
+        };
+    for (name, environment) in &config.environments {
+        let section = format!("environments.{name}");
+        for key in environment.vars.keys() {
+            if let Some(close) = did_you_mean(key, ENVIRONMENT_KEYS) {
+                return Err(error(
+                    &section,
+                    Some(key),
+                    format!("key \"{key}\" in [{section}] looks like a misspelling of \"{close}\""),
+                    Some(format!(
+                        "write \"{close}\", or pick a name for your data that is not this close to a policy key"
+                    )),
+                ));
+            }
+        }
+    }
+    for (name, secret) in &config.secrets {
+        let section = format!("secrets.{name}");
+        match (&secret.env, &secret.file) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(error(
+                    &section,
+                    None,
+                    format!(
+                        "[{section}] needs exactly one of `env = \"VAR\"` or `file = \"path\"`"
+                    ),
+                    None,
+                ));
+            }
+        }
+    }
+    for (name, channel) in &config.notify {
+        let section = format!("notify.{name}");
+        match (channel.kind, &channel.url_secret) {
+            (ChannelKind::Stdout, Some(_)) => {
+                return Err(error(
+                    &section,
+                    Some("url_secret"),
+                    format!("[{section}] is kind \"stdout\" and takes no url_secret"),
+                    None,
+                ));
+            }
+            (ChannelKind::Slack | ChannelKind::Webhook, None) => {
+                return Err(error(
+                    &section,
+                    None,
+                    format!("[{section}] is kind \"{}\" and needs `url_secret = \"<name of a [secrets.*] entry>\"`", channel.kind),
+                    Some("the webhook URL is a secret: declare it under [secrets.<name>] with env or file".to_string()),
+                ));
+            }
+            (_, Some(secret)) if !config.secrets.contains_key(secret) => {
+                let known: Vec<&str> = config.secrets.keys().map(String::as_str).collect();
+                let help = did_you_mean(secret, known.iter().copied())
+                    .map(|close| format!("did you mean \"{close}\"?"))
+                    .or_else(|| Some(format!("declare it as [secrets.{secret}] with env or file")));
+                return Err(error(
+                    &section,
+                    Some("url_secret"),
+                    format!("[{section}] names secret \"{secret}\", which is not declared"),
+                    help,
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line and column of a byte offset.
+pub fn location_of(text: &str, file: &str, offset: usize) -> crate::error::Location {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|last| last.chars().count())
+        .unwrap_or(0)
+        + 1;
+    crate::error::Location {
+        file: file.to_string(),
+        line,
+        column,
+    }
+}
+
+/// Where `[section]` (and `key = ` inside it) is written, as well as a line scan can
+/// tell; falls back to the start of the file.
+fn locate(text: &str, file: &str, section: &str, key: Option<&str>) -> crate::error::Location {
+    let header = format!("[{section}]");
+    let mut offset = 0;
+    let mut in_section = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == header;
+            if in_section && key.is_none() {
+                return location_of(text, file, offset + (line.len() - line.trim_start().len()));
+            }
+        } else if in_section && let Some(key) = key {
+            let name = trimmed
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
+            if name == key {
+                return location_of(text, file, offset + (line.len() - line.trim_start().len()));
+            }
+        }
+        offset += line.len();
+    }
+    location_of(text, file, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_has_defaults() {
+        let config = parse("", "shipctl.toml").unwrap();
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.journal.dir, PathBuf::from(".shipctl/runs"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let error = parse(
+            "[limits]\nmax_operations = 5\nmax_operatoins = 6\n",
+            "shipctl.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.location.as_ref().map(|l| (l.line, l.column)),
+            Some((3, 1)),
+            "{error}"
+        );
+        assert!(error.message.contains("max_operatoins"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let error = parse(
+            "[environments.production]\nprotected = \"yes\"\n",
+            "shipctl.toml",
+        )
+        .unwrap_err();
+        assert_eq!(error.location.as_ref().map(|l| l.line), Some(2), "{error}");
+    }
+
+    #[test]
+    fn environment_data_is_free_but_policy_typos_are_caught() {
+        let config = parse(
+            "[environments.staging]\nnamespace = \"web\"\nreplicas = 2\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(
+            config.environments["staging"].vars["namespace"].as_str(),
+            Some("web")
+        );
+        let error = parse(
+            "[environments.production]\nurl = \"x\"\nprotectd = true\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(error.message.contains("\"protected\""), "{error}");
+        assert_eq!(error.location.map(|l| l.line), Some(3));
+    }
+
+    #[test]
+    fn channel_needs_declared_secret() {
+        let text = "[secrets.hook]\nenv = \"HOOK\"\n[notify.releases]\nkind = \"slack\"\nurl_secret = \"hok\"\n";
+        let error = parse(text, "f").unwrap_err();
+        assert!(
+            error.help.as_deref().unwrap_or("").contains("\"hook\""),
+            "{error:?}"
+        );
+        assert_eq!(error.location.map(|l| l.line), Some(5));
+    }
+
+    #[test]
+    fn secret_needs_exactly_one_source() {
+        let error = parse("[secrets.token]\n", "f").unwrap_err();
+        assert!(error.message.contains("exactly one"), "{error}");
+    }
+}

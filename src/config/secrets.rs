@@ -1,0 +1,148 @@
+//! Secrets: resolved by the host from the environment or a file named in config,
+//! never shown to scripts, and redacted from everything written or printed.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::SecretSource;
+
+/// Resolves `[secrets.*]` on first use and remembers every value it handed out, so
+/// the [`Redactor`] can scrub them.
+#[derive(Debug, Clone, Default)]
+pub struct SecretStore {
+    sources: BTreeMap<String, SecretSource>,
+    root: PathBuf,
+    resolved: Rc<RefCell<BTreeMap<String, String>>>,
+}
+
+impl SecretStore {
+    pub fn new(sources: BTreeMap<String, SecretSource>, root: PathBuf) -> Self {
+        SecretStore {
+            sources,
+            root,
+            resolved: Rc::default(),
+        }
+    }
+
+    /// The value of secret `name`.
+    pub fn get(&self, name: &str) -> Result<String, String> {
+        if let Some(value) = self.resolved.borrow().get(name) {
+            return Ok(value.clone());
+        }
+        let source = self
+            .sources
+            .get(name)
+            .ok_or_else(|| format!("secret \"{name}\" is not declared in [secrets]"))?;
+        let value = match (&source.env, &source.file) {
+            (Some(variable), _) => std::env::var(variable).map_err(|_| {
+                format!("secret \"{name}\" comes from the environment variable {variable}, which is not set")
+            })?,
+            (None, Some(file)) => {
+                let path = self.root.join(file);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|error| format!("secret \"{name}\" comes from {}: {error}", path.display()))?;
+                text.trim_end_matches(['\n', '\r']).to_string()
+            }
+            (None, None) => return Err(format!("secret \"{name}\" has no source")),
+        };
+        if value.is_empty() {
+            return Err(format!("secret \"{name}\" is empty"));
+        }
+        self.resolved
+            .borrow_mut()
+            .insert(name.to_string(), value.clone());
+        Ok(value)
+    }
+
+    /// A redactor that knows every value resolved so far and any resolved later.
+    pub fn redactor(&self) -> Redactor {
+        Redactor {
+            resolved: Rc::clone(&self.resolved),
+        }
+    }
+}
+
+/// Replaces secret values with `[redacted:<name>]` in strings and JSON values.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    resolved: Rc<RefCell<BTreeMap<String, String>>>,
+}
+
+impl Redactor {
+    /// `text` with every known secret value replaced.
+    pub fn redact_str(&self, text: &str) -> String {
+        let resolved = self.resolved.borrow();
+        let mut text = text.to_string();
+        for (name, value) in resolved.iter() {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), &format!("[redacted:{name}]"));
+            }
+        }
+        text
+    }
+
+    /// Redact every string inside `value`, keys included.
+    pub fn redact_value(&self, value: &mut Value) {
+        if self.resolved.borrow().is_empty() {
+            return;
+        }
+        self.redact_in_place(value);
+    }
+
+    fn redact_in_place(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => *text = self.redact_str(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact_in_place(item)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    self.redact_in_place(&mut item);
+                    map.insert(self.redact_str(&key), item);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_from_file_and_redacts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hook.txt"),
+            "https://hooks.example/T0/B0/XYZ\n",
+        )
+        .unwrap();
+        let mut sources = BTreeMap::new();
+        sources.insert(
+            "hook".to_string(),
+            SecretSource {
+                env: None,
+                file: Some("hook.txt".into()),
+            },
+        );
+        let store = SecretStore::new(sources, dir.path().to_path_buf());
+        let redactor = store.redactor();
+        assert_eq!(
+            redactor.redact_str("https://hooks.example/T0/B0/XYZ"),
+            "https://hooks.example/T0/B0/XYZ"
+        );
+        assert_eq!(
+            store.get("hook").unwrap(),
+            "https://hooks.example/T0/B0/XYZ"
+        );
+        let mut value =
+            serde_json::json!({"error": "POST https://hooks.example/T0/B0/XYZ failed", "n": 1});
+        redactor.redact_value(&mut value);
+        assert_eq!(value["error"], "POST [redacted:hook] failed");
+        assert!(store.get("other").unwrap_err().contains("not declared"));
+    }
+}

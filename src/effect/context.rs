@@ -1,0 +1,188 @@
+//! What a primitive may use while it runs: config, environment, secrets, the clock
+//! budget, one async runtime and one HTTP client (both built on first use, so a plan
+//! pays for neither), and the reporter for progress.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::config::{Environment, Project, Redactor, SecretStore};
+use crate::run::{Event, Reporter};
+
+use super::EffectError;
+
+/// How effects are executed in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Perform effects for real (`shipctl run`).
+    Run,
+    /// Mock results, touch nothing (`shipctl plan`, `check`).
+    Plan,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Plan => "plan",
+        }
+    }
+}
+
+/// The run as primitives see it.
+pub struct EffectContext {
+    pub mode: Mode,
+    /// Plan mode may make read-only queries of live systems.
+    pub refresh: bool,
+    pub project: Project,
+    pub environment_name: String,
+    pub environment: Environment,
+    pub secrets: SecretStore,
+    pub run_id: String,
+    /// The script, relative to the scripts root.
+    pub script: String,
+    deadline: Cell<Instant>,
+    current: Cell<u64>,
+    reporter: RefCell<Box<dyn Reporter + Send>>,
+    runtime: OnceCell<tokio::runtime::Runtime>,
+    http: OnceCell<reqwest::Client>,
+}
+
+impl EffectContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mode: Mode,
+        refresh: bool,
+        project: Project,
+        environment_name: String,
+        environment: Environment,
+        run_id: String,
+        script: String,
+        reporter: Box<dyn Reporter + Send>,
+    ) -> Self {
+        let secrets = SecretStore::new(project.config.secrets.clone(), project.root.clone());
+        let deadline = Instant::now() + project.config.limits.deadline;
+        EffectContext {
+            mode,
+            refresh,
+            project,
+            environment_name,
+            environment,
+            secrets,
+            run_id,
+            script,
+            deadline: Cell::new(deadline),
+            current: Cell::new(0),
+            reporter: RefCell::new(reporter),
+            runtime: OnceCell::new(),
+            http: OnceCell::new(),
+        }
+    }
+
+    /// The scripts root.
+    pub fn root(&self) -> &PathBuf {
+        &self.project.root
+    }
+
+    /// Scrubs secret values from anything about to be written or printed.
+    pub fn redactor(&self) -> Redactor {
+        self.secrets.redactor()
+    }
+
+    /// When the run must end.
+    pub fn deadline(&self) -> Instant {
+        self.deadline.get()
+    }
+
+    /// Move the deadline (compensations get their own budget after a failure).
+    pub fn set_deadline(&self, deadline: Instant) {
+        self.deadline.set(deadline);
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline().saturating_duration_since(Instant::now())
+    }
+
+    /// Fail if the deadline has passed.
+    pub fn check_deadline(&self) -> Result<(), EffectError> {
+        if self.remaining().is_zero() {
+            return Err(deadline_error());
+        }
+        Ok(())
+    }
+
+    /// Run a future to completion on the run's runtime, bounded by the deadline.
+    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output, EffectError> {
+        let remaining = self.remaining();
+        if remaining.is_zero() {
+            return Err(deadline_error());
+        }
+        let runtime = self.runtime()?;
+        runtime
+            .block_on(async { tokio::time::timeout(remaining, future).await })
+            .map_err(|_| deadline_error())
+    }
+
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, EffectError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|error| {
+                EffectError::new(format!("cannot start the async runtime: {error}"))
+            })?;
+        Ok(self.runtime.get_or_init(|| runtime))
+    }
+
+    /// The run's HTTP client.
+    pub fn http(&self) -> Result<&reqwest::Client, EffectError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("shipctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| EffectError::new(format!("cannot build the HTTP client: {error}")))?;
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    /// Tell the operator how the effect in progress is getting on ("attempt 3 of 10").
+    pub fn progress(&self, message: &str) {
+        self.report(&Event::EffectProgress {
+            seq: self.current.get(),
+            message,
+        });
+    }
+
+    /// The sequence number of the effect in progress (0 outside effects).
+    pub fn current_seq(&self) -> u64 {
+        self.current.get()
+    }
+
+    pub(crate) fn set_current_seq(&self, seq: u64) {
+        self.current.set(seq);
+    }
+
+    /// Hand an event to the reporter.
+    pub fn report(&self, event: &Event<'_>) {
+        if let Ok(mut reporter) = self.reporter.try_borrow_mut() {
+            reporter.event(event);
+        }
+    }
+
+    /// Take the reporter back at the end of the run.
+    pub fn into_reporter(self) -> Box<dyn Reporter + Send> {
+        self.reporter.into_inner()
+    }
+}
+
+fn deadline_error() -> EffectError {
+    EffectError::new("the run's deadline passed")
+        .with_help("raise [limits] deadline in shipctl.toml if the release needs longer")
+}

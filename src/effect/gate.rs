@@ -1,0 +1,444 @@
+//! The choke point. Every primitive call from every script passes [`Gate::perform`].
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Location, did_you_mean};
+use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
+use crate::run::{Event, Level};
+use crate::time::rfc3339;
+
+use super::primitive::ArgumentError;
+use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
+
+/// Why the gate did not return a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateErrorKind {
+    /// The arguments do not fit the primitive (unknown key, missing key, wrong type,
+    /// unknown channel or repo). Nothing ran.
+    Arguments,
+    /// Policy refused the effect. Nothing ran; the run ends.
+    Policy,
+    /// The effect ran and failed.
+    Effect,
+    /// The journal could not be written; the effect did not run and the run ends.
+    Journal,
+}
+
+/// An error from the gate, with what the operator can do about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct GateError {
+    pub kind: GateErrorKind,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl GateError {
+    /// Errors that end the run: a script cannot catch them.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self.kind, GateErrorKind::Policy | GateErrorKind::Journal)
+    }
+}
+
+/// One effect as the run report shows it (arguments and results redacted).
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectReport {
+    pub seq: u64,
+    pub kind: &'static str,
+    pub step: Option<String>,
+    pub args: Value,
+    pub origin: Location,
+    pub compensation: bool,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+}
+
+fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
+}
+
+/// The choke point of one run: owns the executor, the journal and the record of every
+/// effect.
+pub struct Gate {
+    context: EffectContext,
+    registry: Registry,
+    executor: RefCell<Box<dyn Executor>>,
+    journal: RefCell<Option<JournalWriter>>,
+    seq: Cell<u64>,
+    steps: RefCell<Vec<(String, Instant)>>,
+    compensating: Cell<bool>,
+    effects: RefCell<Vec<EffectReport>>,
+    fatal: RefCell<Option<GateError>>,
+    failed_step: RefCell<Option<String>>,
+}
+
+impl Gate {
+    pub fn new(
+        context: EffectContext,
+        registry: Registry,
+        executor: Box<dyn Executor>,
+        journal: Option<JournalWriter>,
+    ) -> Self {
+        Gate {
+            context,
+            registry,
+            executor: RefCell::new(executor),
+            journal: RefCell::new(journal),
+            seq: Cell::new(0),
+            steps: RefCell::new(Vec::new()),
+            compensating: Cell::new(false),
+            effects: RefCell::new(Vec::new()),
+            fatal: RefCell::new(None),
+            failed_step: RefCell::new(None),
+        }
+    }
+
+    pub fn context(&self) -> &EffectContext {
+        &self.context
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The primitive `name` with `args`, called from `origin`: validate, check policy,
+    /// journal the intent, execute, journal the outcome, return the result.
+    pub fn perform(
+        &self,
+        name: &str,
+        args: &rhai::Map,
+        origin: Location,
+    ) -> Result<Value, GateError> {
+        let primitive = self.registry.get(name).ok_or_else(|| GateError {
+            kind: GateErrorKind::Arguments,
+            message: format!("no primitive called {name}"),
+            help: None,
+        })?;
+        let kind = primitive.name();
+        let arguments_error = |message: String, help: Option<String>| GateError {
+            kind: GateErrorKind::Arguments,
+            message,
+            help,
+        };
+
+        let args = value::map_to_json(args)
+            .map_err(|message| arguments_error(format!("argument to {kind}: {message}"), None))?;
+        if let Some(fields) = primitive.fields()
+            && let Some(unknown) = args.keys().find(|key| !fields.contains(&key.as_str()))
+        {
+            let message = match did_you_mean(unknown, fields.iter().copied()) {
+                Some(close) => {
+                    format!("unknown argument \"{unknown}\" to {kind}; did you mean \"{close}\"?")
+                }
+                None => format!("unknown argument \"{unknown}\" to {kind}"),
+            };
+            return Err(arguments_error(
+                message,
+                Some(format!(
+                    "{kind} takes: {}; see `shipctl docs {kind}`",
+                    fields.join(", ")
+                )),
+            ));
+        }
+        let args = Value::Object(args);
+        let params = primitive.parse(&args).map_err(|error| {
+            arguments_error(
+                argument_message(kind, &error),
+                Some(format!("see `shipctl docs {kind}`")),
+            )
+        })?;
+        primitive
+            .validate(params.as_ref(), &self.context)
+            .map_err(|error| arguments_error(error.message, error.help))?;
+        policy::check(
+            kind,
+            primitive.has_side_effects(),
+            &self.context.environment_name,
+            &self.context.environment,
+        )
+        .map_err(|message| {
+            self.fatal(GateError {
+                kind: GateErrorKind::Policy,
+                message,
+                help: Some(
+                    "change the environment's allow/deny lists in shipctl.toml, or run elsewhere"
+                        .into(),
+                ),
+            })
+        })?;
+
+        let redactor = self.context.redactor();
+        let mut redacted_args = args;
+        redactor.redact_value(&mut redacted_args);
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        let effect = Effect {
+            seq,
+            kind,
+            args: redacted_args,
+            step: self.current_step(),
+            origin,
+            compensation: self.compensating.get(),
+        };
+        let started_at = SystemTime::now();
+        self.append(|| {
+            Record::Intent(Intent {
+                seq,
+                kind: kind.to_string(),
+                step: effect.step.clone(),
+                args: effect.args.clone(),
+                origin: effect.origin.clone(),
+                compensation: effect.compensation,
+                at: rfc3339(started_at),
+            })
+        })?;
+        self.context
+            .report(&Event::EffectStarted { effect: &effect });
+        self.context.set_current_seq(seq);
+
+        let started = Instant::now();
+        let request = Request {
+            effect: &effect,
+            primitive: primitive.as_ref(),
+            params: params.as_ref(),
+            context: &self.context,
+        };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| {
+            self.executor.borrow_mut().execute(&request)
+        })) {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(EffectError::new(format!(
+                "internal error: {kind} panicked: {}",
+                panic_message(&panic)
+            ))
+            .with_help("this is a bug in shipctl; the journal has the arguments that caused it")),
+        };
+        let duration = started.elapsed();
+        self.context.set_current_seq(0);
+        let outcome = match outcome {
+            Ok(mut result) => {
+                redactor.redact_value(&mut result);
+                Ok(result)
+            }
+            Err(mut error) => {
+                error.message = redactor.redact_str(&error.message);
+                error.help = error.help.map(|help| redactor.redact_str(&help));
+                Err(error)
+            }
+        };
+
+        let journaled = self.append(|| {
+            Record::Outcome(Outcome {
+                seq,
+                kind: kind.to_string(),
+                ok: outcome.is_ok(),
+                result: outcome.as_ref().ok().cloned(),
+                error: outcome.as_ref().err().map(|error| error.message.clone()),
+                started_at: rfc3339(started_at),
+                ended_at: rfc3339(SystemTime::now()),
+                duration_ms: duration.as_millis() as u64,
+            })
+        });
+        self.context.report(&Event::EffectFinished {
+            effect: &effect,
+            result: outcome.as_ref(),
+            duration,
+        });
+        let (result, error) = match &outcome {
+            Ok(result) => (Some(result.clone()), None),
+            Err(error) => (None, Some(error.message.clone())),
+        };
+        self.effects.borrow_mut().push(EffectReport {
+            seq,
+            kind,
+            step: effect.step,
+            args: effect.args,
+            origin: effect.origin,
+            compensation: effect.compensation,
+            result,
+            error,
+            duration,
+        });
+        journaled?;
+        outcome.map_err(|error| GateError {
+            kind: GateErrorKind::Effect,
+            message: format!("{kind} failed: {}", error.message),
+            help: error.help,
+        })
+    }
+
+    /// Append a record to the journal, if this run keeps one. The record is built only
+    /// when it will be written.
+    pub fn append(&self, record: impl FnOnce() -> Record) -> Result<(), GateError> {
+        let mut journal = self.journal.borrow_mut();
+        let Some(writer) = journal.as_mut() else {
+            return Ok(());
+        };
+        writer.append(&record()).map_err(|error| {
+            self.fatal(GateError {
+                kind: GateErrorKind::Journal,
+                message: error.to_string(),
+                help: Some(
+                    "free space or fix permissions on the journal directory, then resume or rerun"
+                        .into(),
+                ),
+            })
+        })
+    }
+
+    /// The journal's path, if this run keeps one.
+    pub fn journal_path(&self) -> Option<std::path::PathBuf> {
+        self.journal
+            .borrow()
+            .as_ref()
+            .map(|writer| writer.path().to_path_buf())
+    }
+
+    /// A step begins.
+    pub fn enter_step(&self, name: &str) -> Result<(), GateError> {
+        let depth = self.steps.borrow().len();
+        self.steps
+            .borrow_mut()
+            .push((name.to_string(), Instant::now()));
+        self.context.report(&Event::StepStarted { name, depth });
+        self.append(|| {
+            Record::Step(StepRecord {
+                event: StepEvent::Start,
+                name: name.to_string(),
+                at: crate::time::now_rfc3339(),
+                ok: None,
+                duration_ms: None,
+            })
+        })
+    }
+
+    /// The innermost step ends; a failing step is remembered as the run's failed step
+    /// (the innermost one wins).
+    pub fn leave_step(&self, ok: bool) -> Result<(), GateError> {
+        let Some((name, started)) = self.steps.borrow_mut().pop() else {
+            return Ok(());
+        };
+        let depth = self.steps.borrow().len();
+        let duration = started.elapsed();
+        if !ok && self.failed_step.borrow().is_none() {
+            *self.failed_step.borrow_mut() = Some(name.clone());
+        }
+        self.context.report(&Event::StepFinished {
+            name: &name,
+            depth,
+            ok,
+            duration,
+        });
+        self.append(|| {
+            Record::Step(StepRecord {
+                event: StepEvent::End,
+                name: name.clone(),
+                at: crate::time::now_rfc3339(),
+                ok: Some(ok),
+                duration_ms: Some(duration.as_millis() as u64),
+            })
+        })
+    }
+
+    /// The innermost step now running.
+    pub fn current_step(&self) -> Option<String> {
+        self.steps.borrow().last().map(|(name, _)| name.clone())
+    }
+
+    /// The step a failure happened in, if it happened inside one.
+    pub fn failed_step(&self) -> Option<String> {
+        self.failed_step.borrow().clone()
+    }
+
+    /// Effects from now on are run by compensations.
+    pub fn set_compensating(&self, compensating: bool) {
+        self.compensating.set(compensating);
+        self.steps.borrow_mut().clear();
+    }
+
+    /// A log line from the script (`print`, `log`, `warn`, ...).
+    pub fn log(
+        &self,
+        level: Level,
+        message: &str,
+        origin: Option<Location>,
+    ) -> Result<(), GateError> {
+        let message = self.context.redactor().redact_str(message);
+        self.context.report(&Event::Log {
+            level,
+            message: &message,
+            origin: origin.as_ref(),
+        });
+        self.append(|| {
+            Record::Log(LogRecord {
+                level: level.as_str().to_string(),
+                message: message.clone(),
+                origin,
+                at: crate::time::now_rfc3339(),
+            })
+        })
+    }
+
+    /// Remember an error that ends the run, and return it.
+    pub fn fatal(&self, error: GateError) -> GateError {
+        let mut fatal = self.fatal.borrow_mut();
+        if fatal.is_none() {
+            *fatal = Some(error.clone());
+        }
+        error
+    }
+
+    /// The first error that ended the run (policy, journal), if any.
+    pub fn fatal_error(&self) -> Option<GateError> {
+        self.fatal.borrow().clone()
+    }
+
+    /// How many effects passed the gate.
+    pub fn effect_count(&self) -> u64 {
+        self.seq.get()
+    }
+
+    /// Take the record of every effect and the context back at the end of the run.
+    pub fn finish(self) -> (Vec<EffectReport>, EffectContext, Option<JournalWriter>) {
+        (
+            self.effects.into_inner(),
+            self.context,
+            self.journal.into_inner(),
+        )
+    }
+}
+
+fn argument_message(kind: &str, error: &ArgumentError) -> String {
+    let message = &error.message;
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return match &error.path {
+            Some(path) => format!("missing argument \"{path}.{field}\" to {kind}"),
+            None => format!("missing argument \"{field}\" to {kind}"),
+        };
+    }
+    match &error.path {
+        Some(path) => format!("argument \"{path}\" to {kind}: {message}"),
+        None => format!("arguments to {kind}: {message}"),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        return (*text).to_string();
+    }
+    if let Some(text) = panic.downcast_ref::<String>() {
+        return text.clone();
+    }
+    "(no message)".to_string()
+}

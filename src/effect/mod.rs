@@ -1,0 +1,73 @@
+//! Effects are data. Every primitive call becomes an [`Effect`] and passes one choke
+//! point, the [`Gate`], which in order: validates the arguments against the
+//! primitive's typed parameters, checks policy, journals the intent, hands the effect
+//! to the run's [`Executor`], journals the outcome (secrets redacted) and returns the
+//! result to the script.
+//!
+//! Executors: [`Live`] performs effects through providers, [`Plan`] returns mocks of
+//! the same shape and touches nothing. Replay (results from a journal) and Scenario
+//! (results scripted by a test) plug in through the same [`Executor`] trait.
+
+mod context;
+mod executor;
+mod gate;
+mod policy;
+mod primitive;
+pub mod value;
+
+pub use context::{EffectContext, Mode};
+pub use executor::{Executor, Live, Plan, Request};
+pub use gate::{EffectReport, Gate, GateError, GateErrorKind};
+pub use policy::check as check_policy;
+pub use primitive::{ErasedPrimitive, Primitive, Registry};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Location;
+
+/// One primitive call, as data: what the journal records and executors receive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Effect {
+    /// Position in the run, from 1.
+    pub seq: u64,
+    /// The primitive's name.
+    pub kind: &'static str,
+    /// The arguments as the script passed them (validated, not yet redacted).
+    pub args: Value,
+    /// The innermost `step` the effect ran in.
+    pub step: Option<String>,
+    /// Where in the script the call is.
+    pub origin: Location,
+    /// Run by a compensation after a failure.
+    pub compensation: bool,
+}
+
+/// A primitive that failed: the message the script and the journal see.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EffectError {
+    pub message: String,
+    /// What the operator can do about it.
+    pub help: Option<String>,
+}
+
+impl EffectError {
+    pub fn new(message: impl Into<String>) -> Self {
+        EffectError {
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl From<String> for EffectError {
+    fn from(message: String) -> Self {
+        EffectError::new(message)
+    }
+}

@@ -1,0 +1,123 @@
+//! What can be learned from a compiled script without running it: its literal imports,
+//! the params it reads, and the argument keys of primitive calls written as object-map
+//! literals. `check`, `plan` and `run` use it to refuse a typo before any effect runs.
+
+use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt};
+
+/// A `param("name")` or `param("name", default)` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamUse {
+    pub name: String,
+    pub required: bool,
+    pub position: Position,
+}
+
+/// A call `f(#{ key: ..., ... })` with a literal map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiteralCall {
+    pub function: String,
+    pub keys: Vec<(String, Position)>,
+    pub position: Position,
+}
+
+/// Facts about one script or module.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Analysis {
+    /// `import "<path>"` with a literal path.
+    pub imports: Vec<(String, Position)>,
+    pub params: Vec<ParamUse>,
+    pub calls: Vec<LiteralCall>,
+}
+
+/// Walk `ast`, function bodies included.
+pub fn analyze(ast: &AST) -> Analysis {
+    let mut analysis = Analysis::default();
+    ast.walk(&mut |path: &[ASTNode]| {
+        match path.last() {
+            Some(ASTNode::Stmt(Stmt::Import(import, position))) => {
+                if let Expr::StringConstant(text, _) = &import.0 {
+                    analysis.imports.push((text.to_string(), *position));
+                }
+            }
+            Some(ASTNode::Stmt(Stmt::FnCall(call, position)))
+            | Some(ASTNode::Expr(Expr::FnCall(call, position))) => {
+                record_call(&mut analysis, call, *position);
+            }
+            _ => {}
+        }
+        true
+    });
+    analysis.calls.dedup();
+    analysis.params.dedup();
+    analysis
+}
+
+fn record_call(analysis: &mut Analysis, call: &FnCallExpr, position: Position) {
+    if !call.namespace.is_empty() {
+        return;
+    }
+    let name = call.name.as_str();
+    if name == "param" && (1..=2).contains(&call.args.len()) {
+        if let Expr::StringConstant(text, _) = &call.args[0] {
+            analysis.params.push(ParamUse {
+                name: text.to_string(),
+                required: call.args.len() == 1,
+                position,
+            });
+        }
+        return;
+    }
+    if call.args.len() == 1
+        && let Expr::Map(map, _) = &call.args[0]
+    {
+        let keys = map
+            .0
+            .iter()
+            .map(|(ident, _)| (ident.name.to_string(), ident.pos))
+            .collect();
+        analysis.calls.push(LiteralCall {
+            function: name.to_string(),
+            keys,
+            position,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_imports_params_and_literal_calls() {
+        let engine = rhai::Engine::new_raw();
+        let ast = engine
+            .compile(
+                "import \"std/release\" as r;\nlet v = param(\"version\");\nlet c = param(\"channel\", \"x\");\n\
+                 fn f() { tag(#{ repo: \"a\", nmae: v }) }\nnotify(#{ channel: c });",
+            )
+            .unwrap();
+        let analysis = analyze(&ast);
+        assert_eq!(analysis.imports.len(), 1);
+        assert_eq!(analysis.imports[0].0, "std/release");
+        let params: Vec<(&str, bool)> = analysis
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.required))
+            .collect();
+        assert_eq!(params, vec![("version", true), ("channel", false)]);
+        let tag = analysis
+            .calls
+            .iter()
+            .find(|call| call.function == "tag")
+            .unwrap();
+        assert_eq!(
+            tag.keys
+                .iter()
+                .map(|(key, _)| key.as_str())
+                .collect::<Vec<_>>(),
+            vec!["repo", "nmae"]
+        );
+        assert_eq!(tag.keys[1].1.line(), Some(4));
+        assert!(analysis.calls.iter().any(|call| call.function == "notify"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The builtins every script has besides the primitives: `param`, `environment`,
+//! `log`/`info`/`warn`, `fail`, `step`, `on_failure`. (`now` is a primitive: time is
+//! an effect, recorded and replayed.)
+
+use std::rc::Rc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, FnPtr, INT, ImmutableString, NativeCallContext};
+
+use crate::error::did_you_mean;
+use crate::run::Level;
+
+use super::{Compensation, ScriptHost};
+
+/// Name and documentation of each builtin, for `shipctl docs`.
+pub const BUILTINS: &[(&str, &str)] = &[
+    (
+        "param",
+        "param(name) -> string\nparam(name, default) -> value\n\n\
+         A value given on the command line with `--set name=value`. Without a default, a\n\
+         missing param stops the run before any effect, naming the params the script reads.\n\
+         With a default, the given text is converted to the default's type (integer, float,\n\
+         bool), so `param(\"replicas\", 2)` returns an integer.",
+    ),
+    (
+        "environment",
+        "environment() -> map\n\n\
+         The `[environments.<name>]` table of shipctl.toml for the environment given with\n\
+         `--env`, plus `name`. `--env local` works without any config.\n\n\
+         let env = environment();\n\
+         http_check(#{ url: `${env.url}/health` });",
+    ),
+    (
+        "step",
+        "step(name, || { ... }) -> value of the closure\n\n\
+         Names a stage of the procedure (\"Backup\", \"Deploy to staging\"). The plan, the live\n\
+         output and the journal group effects by step, and a failure says which step failed.\n\
+         Steps nest.",
+    ),
+    (
+        "on_failure",
+        "on_failure(|| { ... })\n\n\
+         Registers a compensation. If the script fails later, compensations run in reverse\n\
+         order of registration, each effect journaled; a failing compensation is reported and\n\
+         the others still run. `shipctl plan` lists what they would do.\n\n\
+         let up = helm_upgrade(#{ ... });\n\
+         on_failure(|| helm_rollback(#{ release: \"cdc\", revision: up.previous_revision }));",
+    ),
+    (
+        "fail",
+        "fail(message)\n\nStops the script with an error: compensations run, the run is marked failed.",
+    ),
+    (
+        "log",
+        "log(message), info(message), warn(message)\n\nA line in the run's output and journal. `print` and `debug` work too.",
+    ),
+];
+
+pub(super) fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
+    let params = Rc::clone(host);
+    engine.register_fn(
+        "param",
+        move |context: NativeCallContext, name: ImmutableString| {
+            required_param(&params, &context, &name)
+        },
+    );
+    let params = Rc::clone(host);
+    engine.register_fn(
+        "param",
+        move |context: NativeCallContext, name: ImmutableString, default: Dynamic| {
+            param_with_default(&params, &context, &name, default)
+        },
+    );
+
+    let environment = Rc::clone(host);
+    engine.register_fn("environment", move || {
+        Dynamic::from_map(environment.environment.clone())
+    });
+
+    for (name, level) in [
+        ("log", Level::Info),
+        ("info", Level::Info),
+        ("warn", Level::Warn),
+    ] {
+        let logger = Rc::clone(host);
+        engine.register_fn(
+            name,
+            move |context: NativeCallContext, message: Dynamic| -> Result<(), Box<EvalAltResult>> {
+                let origin = logger.origin(&context);
+                logger
+                    .gate
+                    .log(level, &message.to_string(), Some(origin))
+                    .map_err(|error| logger.raise(error, context.call_position()))
+            },
+        );
+    }
+
+    engine.register_fn(
+        "fail",
+        |context: NativeCallContext, message: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            Err(Box::new(EvalAltResult::ErrorRuntime(
+                message.to_string().into(),
+                context.call_position(),
+            )))
+        },
+    );
+
+    let steps = Rc::clone(host);
+    engine.register_fn(
+        "step",
+        move |context: NativeCallContext,
+              name: ImmutableString,
+              body: FnPtr|
+              -> Result<Dynamic, Box<EvalAltResult>> {
+            steps
+                .gate
+                .enter_step(&name)
+                .map_err(|error| steps.raise(error, context.call_position()))?;
+            let result = body.call_within_context::<Dynamic>(&context, ());
+            steps
+                .gate
+                .leave_step(result.is_ok())
+                .map_err(|error| steps.raise(error, context.call_position()))?;
+            result
+        },
+    );
+
+    let compensations = Rc::clone(host);
+    engine.register_fn(
+        "on_failure",
+        move |context: NativeCallContext, function: FnPtr| {
+            let origin = compensations.origin(&context);
+            // The stored context carries the functions and imports the closure needs to run
+            // after the script has returned (store_data is volatile API, not deprecated).
+            #[allow(deprecated)]
+            let stored = context.store_data();
+            compensations.compensations.borrow_mut().push(Compensation {
+                function,
+                context: stored,
+                origin,
+            });
+        },
+    );
+}
+
+/// Time enters scripts only through `now()`, and waiting only through primitives.
+pub(super) fn refuse_clock(engine: &mut Engine) {
+    fn refused(context: &NativeCallContext) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorRuntime(
+            "sleep is not available in shipctl scripts: waits belong to primitives (http_check retries, wait_healthy)".into(),
+            context.call_position(),
+        ))
+    }
+    engine.register_fn(
+        "sleep",
+        |context: NativeCallContext, _seconds: INT| -> Result<(), Box<EvalAltResult>> {
+            Err(refused(&context))
+        },
+    );
+    engine.register_fn(
+        "sleep",
+        |context: NativeCallContext, _seconds: FLOAT| -> Result<(), Box<EvalAltResult>> {
+            Err(refused(&context))
+        },
+    );
+}
+
+fn required_param(
+    host: &ScriptHost,
+    context: &NativeCallContext,
+    name: &str,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    match host.params.get(name) {
+        Some(value) => Ok(Dynamic::from(value.clone())),
+        None => Err(Box::new(EvalAltResult::ErrorRuntime(
+            missing_param_message(host, name).into(),
+            context.call_position(),
+        ))),
+    }
+}
+
+/// "missing param "version": pass it with --set version=<value> (this script reads: ...)".
+pub fn missing_param_message(host: &ScriptHost, name: &str) -> String {
+    missing_param(
+        name,
+        &host.known_params,
+        host.params.keys().map(String::as_str),
+    )
+}
+
+/// The message for a missing param, naming the params a script reads and a likely typo
+/// among those given.
+pub fn missing_param<'a>(
+    name: &str,
+    known: &[String],
+    given: impl Iterator<Item = &'a str>,
+) -> String {
+    let mut message = format!("missing param \"{name}\": pass it with --set {name}=<value>");
+    if !known.is_empty() {
+        message.push_str(&format!("; this script reads: {}", known.join(", ")));
+    }
+    let given: Vec<&str> = given.collect();
+    if let Some(close) = did_you_mean(name, given.iter().copied()) {
+        message.push_str(&format!("; --set {close} was given, did you mean {name}?"));
+    }
+    message
+}
+
+fn param_with_default(
+    host: &ScriptHost,
+    context: &NativeCallContext,
+    name: &str,
+    default: Dynamic,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let Some(text) = host.params.get(name) else {
+        return Ok(default);
+    };
+    let wrong = |expected: &str| {
+        Box::new(EvalAltResult::ErrorRuntime(
+            format!("param \"{name}\" must be {expected} (its default is), but --set {name}={text} is not").into(),
+            context.call_position(),
+        ))
+    };
+    if default.is_int() {
+        return text
+            .trim()
+            .parse::<INT>()
+            .map(Dynamic::from_int)
+            .map_err(|_| wrong("an integer"));
+    }
+    if default.is_float() {
+        return text
+            .trim()
+            .parse::<FLOAT>()
+            .map(Dynamic::from_float)
+            .map_err(|_| wrong("a number"));
+    }
+    if default.is_bool() {
+        return match text.trim() {
+            "true" | "yes" | "1" => Ok(Dynamic::TRUE),
+            "false" | "no" | "0" => Ok(Dynamic::FALSE),
+            _ => Err(wrong("true or false")),
+        };
+    }
+    Ok(Dynamic::from(text.clone()))
+}

@@ -1,0 +1,221 @@
+//! Building the Rhai engine for a run: sandbox limits, the module resolver, builtins,
+//! one script function per primitive, and error rendering. Nothing registered here
+//! reaches the outside world except through the [`Gate`](crate::effect::Gate).
+
+pub mod analysis;
+mod builtins;
+mod diagnostic;
+pub mod preflight;
+pub mod resolver;
+mod sources;
+pub mod stdlib;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use rhai::packages::Package;
+// `NativeCallContextStore` is marked volatile (not deprecated): it is how a closure
+// registered by `on_failure` can run after the script has returned.
+#[allow(deprecated)]
+use rhai::NativeCallContextStore;
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Module, NativeCallContext, Position, Shared};
+
+pub use builtins::BUILTINS;
+pub use diagnostic::{Frame, ScriptError, ScriptErrorKind, render, render_parts};
+pub use sources::{SourceMap, Sources};
+
+use crate::config::Limits;
+use crate::effect::{Gate, GateError};
+use crate::error::Location;
+
+rhai::def_package! {
+    /// What scripts get of Rhai's library: the language core, arithmetic, logic,
+    /// strings, arrays, maps, math. Not the time package: time enters only through
+    /// `now()`, so a replay sees the recorded time.
+    ScriptPackage(library):
+        rhai::packages::CorePackage,
+        rhai::packages::LogicPackage,
+        rhai::packages::BasicMathPackage,
+        rhai::packages::BasicArrayPackage,
+        rhai::packages::BasicMapPackage,
+        rhai::packages::MoreStringPackage,
+        rhai::packages::BitFieldPackage
+    {}
+}
+
+thread_local! {
+    // Building the package costs a few hundred microseconds; build it once per thread.
+    static PACKAGE: Shared<Module> = ScriptPackage::new().as_shared_module();
+}
+
+/// A sandboxed engine with no host functions: limits set explicitly (debug and release
+/// builds agree), `eval` disabled, the clock and `sleep` out of reach.
+pub fn sandbox(limits: &Limits) -> Engine {
+    let mut engine = Engine::new_raw();
+    PACKAGE.with(|package| engine.register_global_module(package.clone()));
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_modules(limits.max_modules)
+        .set_optimization_level(rhai::OptimizationLevel::Simple)
+        .set_fail_on_invalid_map_property(true);
+    engine.disable_symbol("eval");
+    builtins::refuse_clock(&mut engine);
+    engine
+}
+
+/// A compensation registered with `on_failure`: the closure, and the call context it
+/// needs to run after the script has returned.
+#[allow(deprecated)]
+pub struct Compensation {
+    pub function: FnPtr,
+    pub context: NativeCallContextStore,
+    pub origin: Location,
+}
+
+/// What the registered functions of one run share.
+pub struct ScriptHost {
+    pub gate: Gate,
+    /// The main script's source name.
+    pub main: String,
+    pub params: BTreeMap<String, String>,
+    /// Params the scripts read, as far as analysis could tell, for error messages.
+    pub known_params: Vec<String>,
+    pub environment: rhai::Map,
+    pub limits: Limits,
+    pub sources: SourceMap,
+    compensations: RefCell<Vec<Compensation>>,
+    help: RefCell<BTreeMap<String, String>>,
+}
+
+impl ScriptHost {
+    pub fn new(
+        gate: Gate,
+        main: String,
+        params: BTreeMap<String, String>,
+        known_params: Vec<String>,
+        environment: rhai::Map,
+        limits: Limits,
+        sources: SourceMap,
+    ) -> Self {
+        ScriptHost {
+            gate,
+            main,
+            params,
+            known_params,
+            environment,
+            limits,
+            sources,
+            compensations: RefCell::default(),
+            help: RefCell::default(),
+        }
+    }
+
+    /// Where a native call came from.
+    pub fn origin(&self, context: &NativeCallContext) -> Location {
+        locate(
+            context.call_source().unwrap_or(&self.main),
+            context.call_position(),
+        )
+    }
+
+    /// Turn a gate error into a script error at `position`: fatal ones cannot be caught.
+    pub fn raise(&self, error: GateError, position: Position) -> Box<EvalAltResult> {
+        if let Some(help) = &error.help {
+            self.help
+                .borrow_mut()
+                .insert(error.message.clone(), help.clone());
+        }
+        if error.is_fatal() {
+            return Box::new(EvalAltResult::ErrorTerminated(
+                error.message.into(),
+                position,
+            ));
+        }
+        Box::new(EvalAltResult::ErrorRuntime(error.message.into(), position))
+    }
+
+    /// The hint recorded for an error message raised through [`ScriptHost::raise`].
+    pub fn help_for(&self, message: &str) -> Option<String> {
+        self.help.borrow().get(message).cloned()
+    }
+
+    /// Take the registered compensations, oldest first.
+    pub fn take_compensations(&self) -> Vec<Compensation> {
+        std::mem::take(&mut *self.compensations.borrow_mut())
+    }
+}
+
+fn locate(file: &str, position: Position) -> Location {
+    Location {
+        file: file.to_string(),
+        line: position.line().unwrap_or(0),
+        column: position.position().unwrap_or(0),
+    }
+}
+
+/// The engine of a run: the sandbox, the resolver, builtins and primitives bound to
+/// `host`, `print`/`debug` to the run's log, and the deadline.
+pub fn build(host: &Rc<ScriptHost>, resolver: resolver::ScriptResolver) -> Engine {
+    let mut engine = sandbox(&host.limits);
+    engine.set_module_resolver(resolver);
+
+    let printer = Rc::clone(host);
+    engine.on_print(move |text| {
+        let _ = printer.gate.log(crate::run::Level::Info, text, None);
+    });
+    let debugger = Rc::clone(host);
+    engine.on_debug(move |text, source, position| {
+        let origin = locate(source.unwrap_or(&debugger.main), position);
+        let _ = debugger
+            .gate
+            .log(crate::run::Level::Debug, text, Some(origin));
+    });
+    let clock = Rc::clone(host);
+    engine.on_progress(move |operations| {
+        // Reading the clock on every operation would cost more than the operation.
+        if operations % 512 != 0 {
+            return None;
+        }
+        if Instant::now() >= clock.gate.context().deadline() {
+            return Some(Dynamic::from(format!(
+                "the run's deadline passed ({} after the start)",
+                humantime::format_duration(clock.limits.deadline)
+            )));
+        }
+        None
+    });
+
+    builtins::register(&mut engine, host);
+    for primitive in host.gate.registry().iter() {
+        let name = primitive.name();
+        let with_args = Rc::clone(host);
+        engine.register_fn(name, move |context: NativeCallContext, args: rhai::Map| {
+            call(&with_args, name, &context, &args)
+        });
+        let without_args = Rc::clone(host);
+        engine.register_fn(name, move |context: NativeCallContext| {
+            call(&without_args, name, &context, &rhai::Map::new())
+        });
+    }
+    engine
+}
+
+fn call(
+    host: &ScriptHost,
+    name: &str,
+    context: &NativeCallContext,
+    args: &rhai::Map,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let origin = host.origin(context);
+    match host.gate.perform(name, args, origin) {
+        Ok(result) => Ok(crate::effect::value::to_dynamic(&result)),
+        Err(error) => Err(host.raise(error, context.call_position())),
+    }
+}

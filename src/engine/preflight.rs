@@ -1,0 +1,232 @@
+//! Compile a script and every module it imports, before anything runs: syntax errors,
+//! refused imports, unknown argument keys in literal primitive calls and missing params
+//! are all reported at once, each with file, line and column. `check` is this and
+//! nothing else; `plan` and `run` refuse to start while it finds errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::rc::Rc;
+
+use rhai::{AST, Engine, Position};
+
+use crate::effect::Registry;
+use crate::error::{Location, did_you_mean};
+
+use super::analysis::{Analysis, analyze};
+use super::resolver::{Target, locate};
+use super::sources::SourceMap;
+use super::{ScriptError, ScriptErrorKind, builtins, stdlib};
+
+/// A `param` read somewhere in the scripts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamRead {
+    pub name: String,
+    pub required: bool,
+    pub location: Location,
+}
+
+/// The compiled scripts and what was found in them.
+#[derive(Default)]
+pub struct Preflight {
+    /// The main script, compiled, when it compiles.
+    pub main: Option<AST>,
+    /// Every module reached by a literal import, compiled, by source name.
+    pub modules: BTreeMap<String, AST>,
+    pub errors: Vec<ScriptError>,
+    pub params: Vec<ParamRead>,
+}
+
+impl Preflight {
+    /// Names of the params the scripts read, sorted, once each.
+    pub fn param_names(&self) -> Vec<String> {
+        let names: BTreeSet<&str> = self
+            .params
+            .iter()
+            .map(|param| param.name.as_str())
+            .collect();
+        names.into_iter().map(str::to_string).collect()
+    }
+
+    /// Errors for required params missing from `given`, one per param (its first read).
+    pub fn missing_params(&self, given: &BTreeMap<String, String>) -> Vec<ScriptError> {
+        let names = self.param_names();
+        let mut seen = BTreeSet::new();
+        let mut errors = Vec::new();
+        for read in self
+            .params
+            .iter()
+            .filter(|read| read.required && !given.contains_key(&read.name))
+        {
+            if !seen.insert(read.name.as_str()) {
+                continue;
+            }
+            errors.push(ScriptError {
+                kind: ScriptErrorKind::Usage,
+                message: builtins::missing_param(
+                    &read.name,
+                    &names,
+                    given.keys().map(String::as_str),
+                ),
+                location: Some(read.location.clone()),
+                help: Some(format!(
+                    "give it on the command line, or read it as param(\"{}\", <default>)",
+                    read.name
+                )),
+                trace: Vec::new(),
+                step: None,
+            });
+        }
+        errors
+    }
+}
+
+/// Compile `main_text` (named `main_name`) and its imports under `root`, recording every
+/// source in `sources`. With a `registry`, literal primitive calls are checked too.
+pub fn preflight(
+    engine: &Engine,
+    root: &Path,
+    main_name: &str,
+    main_text: &str,
+    sources: &SourceMap,
+    registry: Option<&Registry>,
+) -> Preflight {
+    let mut result = Preflight::default();
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut pending: Vec<(String, Rc<str>)> = vec![(main_name.to_string(), Rc::from(main_text))];
+    let mut visited = BTreeSet::from([main_name.to_string()]);
+    while let Some((name, text)) = pending.pop() {
+        sources.insert(&name, Rc::clone(&text));
+        let mut ast = match engine.compile(&*text) {
+            Ok(ast) => ast,
+            Err(error) => {
+                result.errors.push(ScriptError::from_parse(&error, &name));
+                continue;
+            }
+        };
+        ast.set_source(name.as_str());
+        let analysis = analyze(&ast);
+        check_calls(&ast, &analysis, &name, registry, &mut result.errors);
+        result
+            .params
+            .extend(analysis.params.iter().map(|param| ParamRead {
+                name: param.name.clone(),
+                required: param.required,
+                location: location(&name, param.position),
+            }));
+        for (path, position) in &analysis.imports {
+            let target = match locate(&root, Some(&name), path) {
+                Ok(target) => target,
+                Err(message) => {
+                    result.errors.push(import_error(message, &name, *position));
+                    continue;
+                }
+            };
+            if !visited.insert(target.name().to_string()) {
+                continue;
+            }
+            match load(&target) {
+                Ok(text) => pending.push((target.name().to_string(), text)),
+                Err(message) => result.errors.push(import_error(message, &name, *position)),
+            }
+        }
+        if name == main_name {
+            result.main = Some(ast);
+        } else {
+            result.modules.insert(name, ast);
+        }
+    }
+    result.errors.sort_by(|a, b| {
+        let key = |error: &ScriptError| {
+            error
+                .location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.line, l.column))
+        };
+        key(a).cmp(&key(b))
+    });
+    result
+}
+
+fn load(target: &Target) -> Result<Rc<str>, String> {
+    match target {
+        Target::Std(name) => {
+            let module = name.trim_start_matches(super::resolver::STD_PREFIX);
+            stdlib::get(module).map(Rc::from).ok_or_else(|| {
+                let known: Vec<&str> = stdlib::MODULES.iter().map(|(module, _)| *module).collect();
+                format!(
+                    "no stdlib module \"{name}\"; the stdlib has: {}",
+                    known.join(", ")
+                )
+            })
+        }
+        Target::File { path, .. } => std::fs::read_to_string(path)
+            .map(Rc::from)
+            .map_err(|error| format!("cannot read module {}: {error}", path.display())),
+    }
+}
+
+fn check_calls(
+    ast: &AST,
+    analysis: &Analysis,
+    file: &str,
+    registry: Option<&Registry>,
+    errors: &mut Vec<ScriptError>,
+) {
+    let Some(registry) = registry else { return };
+    for call in &analysis.calls {
+        if ast
+            .iter_functions()
+            .any(|function| function.name == call.function)
+        {
+            continue;
+        }
+        let Some(primitive) = registry.get(&call.function) else {
+            continue;
+        };
+        let Some(fields) = primitive.fields() else {
+            continue;
+        };
+        for (key, position) in &call.keys {
+            if fields.contains(&key.as_str()) {
+                continue;
+            }
+            let kind = primitive.name();
+            let message = match did_you_mean(key, fields.iter().copied()) {
+                Some(close) => {
+                    format!("unknown argument \"{key}\" to {kind}; did you mean \"{close}\"?")
+                }
+                None => format!("unknown argument \"{key}\" to {kind}"),
+            };
+            errors.push(ScriptError {
+                kind: ScriptErrorKind::Arguments,
+                message,
+                location: Some(location(file, *position)),
+                help: Some(format!(
+                    "{kind} takes: {}; see `shipctl docs {kind}`",
+                    fields.join(", ")
+                )),
+                trace: Vec::new(),
+                step: None,
+            });
+        }
+    }
+}
+
+fn import_error(message: String, file: &str, position: Position) -> ScriptError {
+    ScriptError {
+        kind: ScriptErrorKind::Import,
+        message,
+        location: Some(location(file, position)),
+        help: None,
+        trace: Vec::new(),
+        step: None,
+    }
+}
+
+fn location(file: &str, position: Position) -> Location {
+    Location {
+        file: file.to_string(),
+        line: position.line().unwrap_or(1),
+        column: position.position().unwrap_or(1),
+    }
+}

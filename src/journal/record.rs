@@ -1,0 +1,149 @@
+//! The journal's records. Versioned: a format change bumps [`FORMAT_VERSION`], and a
+//! reader refuses a newer version with a clear message.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Location;
+
+/// Version of the journal format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One line of a journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Header(Header),
+    Step(StepRecord),
+    Intent(Intent),
+    Outcome(Outcome),
+    Log(LogRecord),
+    Footer(Footer),
+}
+
+/// First line: what ran, where, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: u32,
+    pub run_id: String,
+    /// `run` or `plan`.
+    pub mode: String,
+    /// The product: the script's directory name (`scripts/cdc/release.rhai` is `cdc`).
+    pub product: String,
+    /// The script, relative to the scripts root.
+    pub script: String,
+    pub script_sha256: String,
+    /// The scripts root, absolute, as it was on the machine that ran.
+    pub root: String,
+    /// The scripts repository, when the root is inside one.
+    pub repo: Option<RepoState>,
+    pub shipctl_version: String,
+    pub environment: String,
+    pub params: BTreeMap<String, String>,
+    pub user: String,
+    pub host: String,
+    pub started_at: String,
+}
+
+/// The state of the git repository holding the scripts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoState {
+    pub commit: Option<String>,
+    /// Uncommitted or untracked changes under the scripts root.
+    pub dirty: bool,
+}
+
+/// A step starting or ending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub event: StepEvent,
+    pub name: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepEvent {
+    Start,
+    End,
+}
+
+/// An effect about to be handed to the executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub seq: u64,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Arguments as the script passed them, secrets redacted.
+    pub args: Value,
+    pub origin: Location,
+    /// Run by a compensation after a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compensation: bool,
+    pub at: String,
+}
+
+/// What came of an effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub seq: u64,
+    pub kind: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_ms: u64,
+}
+
+/// `print`, `debug`, `log`, `info`, `warn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub level: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Location>,
+    pub at: String,
+}
+
+/// Last line: how the run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Footer {
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    pub effects: u64,
+    pub ended_at: String,
+    pub duration_ms: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    /// Refused by policy before or during the run.
+    Refused,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Refused => "refused",
+        })
+    }
+}

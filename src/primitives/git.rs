@@ -1,0 +1,339 @@
+//! `tag`: annotated git tags with git2, pushed over any transport git2 was built with
+//! (`file://` and local paths here).
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::error::did_you_mean;
+
+/// The tag primitive.
+#[doc = include_str!("docs/tag.md")]
+pub struct Tag;
+
+/// Arguments of `tag`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagParams {
+    pub repo: String,
+    pub name: String,
+    pub message: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub push: Option<String>,
+}
+
+/// Result of `tag`.
+#[derive(Debug, Serialize)]
+pub struct TagOutput {
+    pub name: String,
+    pub commit: String,
+    pub created: bool,
+    pub pushed: bool,
+}
+
+/// The repository a `repo` argument names, and whether config asks for semver tags.
+struct RepoTarget {
+    path: PathBuf,
+    semver: bool,
+}
+
+fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, EffectError> {
+    let config = &context.project.config;
+    if let Some(declared) = config.repos.get(repo) {
+        return Ok(RepoTarget {
+            path: context.project.resolve(&declared.path),
+            semver: declared.semver,
+        });
+    }
+    let path = Path::new(repo);
+    let inside = !path.is_absolute()
+        && !path
+            .components()
+            .any(|component| matches!(component, Component::ParentDir));
+    let names: Vec<&str> = config.repos.keys().map(String::as_str).collect();
+    if !inside {
+        return Err(EffectError::new(format!("repo \"{repo}\" is outside the scripts root"))
+            .with_help("declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name"));
+    }
+    let resolved = context.project.resolve(path);
+    if !resolved.exists() {
+        let mut error = EffectError::new(format!(
+            "repo \"{repo}\" is neither a [repos.*] entry nor a directory under the scripts root"
+        ));
+        error.help = Some(match did_you_mean(repo, names.iter().copied()) {
+            Some(close) => format!("did you mean \"{close}\"?"),
+            None if names.is_empty() => {
+                "declare it as [repos.<name>] with path = \"...\" in shipctl.toml".to_string()
+            }
+            None => format!("declared repos: {}", names.join(", ")),
+        });
+        return Err(error);
+    }
+    Ok(RepoTarget {
+        path: resolved,
+        semver: false,
+    })
+}
+
+/// `X.Y.Z` with numeric parts without leading zeros, optionally `-pre.release`.
+pub fn is_semver(name: &str) -> bool {
+    let (core, pre) = match name.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (name, None),
+    };
+    let numeric = |part: &str| {
+        !part.is_empty()
+            && part.chars().all(|c| c.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let pre_ok = pre.is_none_or(|pre| {
+        !pre.is_empty()
+            && pre.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    });
+    parts.len() == 3 && parts.iter().all(|part| numeric(part)) && pre_ok
+}
+
+fn git_error(action: &str, path: &Path, error: git2::Error) -> EffectError {
+    EffectError::new(format!(
+        "{action} in {}: {}",
+        path.display(),
+        error.message()
+    ))
+}
+
+fn short(id: git2::Oid) -> String {
+    id.to_string().chars().take(12).collect()
+}
+
+/// What the repository says about the tag: the commit to tag, and the commit an existing
+/// tag of that name points at.
+struct Inspection {
+    commit: git2::Oid,
+    existing: Option<git2::Oid>,
+}
+
+fn inspect(
+    repository: &git2::Repository,
+    path: &Path,
+    params: &TagParams,
+) -> Result<Inspection, EffectError> {
+    let target = params.target.as_deref().unwrap_or("HEAD");
+    let commit = repository
+        .revparse_single(target)
+        .and_then(|object| object.peel_to_commit())
+        .map_err(|error| git_error(&format!("cannot resolve target \"{target}\""), path, error))?
+        .id();
+    let existing = match repository.find_reference(&format!("refs/tags/{}", params.name)) {
+        Ok(reference) => Some(
+            reference
+                .peel_to_commit()
+                .map_err(|error| git_error("cannot read the existing tag", path, error))?
+                .id(),
+        ),
+        Err(error) if error.code() == git2::ErrorCode::NotFound => None,
+        Err(error) => return Err(git_error("cannot look up the tag", path, error)),
+    };
+    if let Some(existing) = existing.filter(|existing| *existing != commit) {
+        return Err(EffectError::new(format!(
+            "tag {} already exists in {} on commit {}, not on {} (the target)",
+            params.name,
+            path.display(),
+            short(existing),
+            short(commit)
+        ))
+        .with_help("a released tag does not move: pick a new version, or delete the tag if it was a mistake"));
+    }
+    Ok(Inspection { commit, existing })
+}
+
+fn open(path: &Path) -> Result<git2::Repository, EffectError> {
+    git2::Repository::open(path)
+        .map_err(|error| git_error("cannot open the git repository", path, error))
+}
+
+fn signature(repository: &git2::Repository) -> Result<git2::Signature<'static>, EffectError> {
+    if let Ok(signature) = repository.signature() {
+        return Ok(signature.to_owned());
+    }
+    let user = crate::run::user();
+    git2::Signature::now(&user, &format!("{user}@shipctl.invalid")).map_err(|error| {
+        EffectError::new(format!(
+            "cannot make a tagger signature: {}",
+            error.message()
+        ))
+    })
+}
+
+fn push(
+    repository: &git2::Repository,
+    path: &Path,
+    remote_name: &str,
+    tag: &str,
+    context: &EffectContext,
+) -> Result<(), EffectError> {
+    let mut remote = repository.find_remote(remote_name).map_err(|error| {
+        let remotes = repository
+            .remotes()
+            .ok()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|name| name.ok().flatten().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        git_error(
+            &format!(
+                "no remote \"{remote_name}\" (remotes: {})",
+                remotes.join(", ")
+            ),
+            path,
+            error,
+        )
+    })?;
+    let rejected = std::cell::RefCell::new(None::<String>);
+    let mut callbacks = git2::RemoteCallbacks::new();
+    callbacks.push_update_reference(|reference, status| {
+        if let Some(status) = status {
+            *rejected.borrow_mut() = Some(format!("{reference}: {status}"));
+        }
+        Ok(())
+    });
+    let mut options = git2::PushOptions::new();
+    options.remote_callbacks(callbacks);
+    context.progress(&format!("pushing {tag} to {remote_name}"));
+    let refspec = format!("refs/tags/{tag}:refs/tags/{tag}");
+    remote
+        .push(&[refspec.as_str()], Some(&mut options))
+        .map_err(|error| {
+            git_error(
+                &format!("cannot push tag {tag} to {remote_name}"),
+                path,
+                error,
+            )
+        })?;
+    drop(options);
+    if let Some(reason) = rejected.into_inner() {
+        return Err(
+            EffectError::new(format!("{remote_name} rejected tag {tag} ({reason})"))
+                .with_help("the remote has a different tag of that name: pick a new version"),
+        );
+    }
+    Ok(())
+}
+
+impl Primitive for Tag {
+    type Params = TagParams;
+    type Output = TagOutput;
+
+    fn name(&self) -> &'static str {
+        "tag"
+    }
+
+    fn doc(&self) -> &'static str {
+        include_str!("docs/tag.md")
+    }
+
+    fn validate(&self, params: &TagParams, context: &EffectContext) -> Result<(), EffectError> {
+        let repo = resolve_repo(&params.repo, context)?;
+        if params.name.is_empty()
+            || !git2::Reference::is_valid_name(&format!("refs/tags/{}", params.name))
+        {
+            return Err(EffectError::new(format!(
+                "\"{}\" is not a valid tag name",
+                params.name
+            )));
+        }
+        if repo.semver && !is_semver(&params.name) {
+            return Err(EffectError::new(format!(
+                "tag \"{}\" is not a semantic version X.Y.Z, which repo \"{}\" requires",
+                params.name, params.repo
+            ))
+            .with_help("write the version as 1.4.0 (or 1.4.0-rc.1)"));
+        }
+        Ok(())
+    }
+
+    fn live(&self, params: &TagParams, context: &EffectContext) -> Result<TagOutput, EffectError> {
+        let path = resolve_repo(&params.repo, context)?.path;
+        let repository = open(&path)?;
+        let inspection = inspect(&repository, &path, params)?;
+        let created = inspection.existing.is_none();
+        if created {
+            let object = repository
+                .find_object(inspection.commit, None)
+                .map_err(|error| git_error("cannot read the target", &path, error))?;
+            repository
+                .tag(
+                    &params.name,
+                    &object,
+                    &signature(&repository)?,
+                    &params.message,
+                    false,
+                )
+                .map_err(|error| {
+                    git_error(&format!("cannot create tag {}", params.name), &path, error)
+                })?;
+        } else {
+            context.progress(&format!(
+                "tag {} already on {}",
+                params.name,
+                short(inspection.commit)
+            ));
+        }
+        let pushed = match &params.push {
+            Some(remote) => {
+                push(&repository, &path, remote, &params.name, context)?;
+                true
+            }
+            None => false,
+        };
+        Ok(TagOutput {
+            name: params.name.clone(),
+            commit: inspection.commit.to_string(),
+            created,
+            pushed,
+        })
+    }
+
+    fn plan(&self, params: &TagParams, context: &EffectContext) -> Result<TagOutput, EffectError> {
+        if context.refresh {
+            let path = resolve_repo(&params.repo, context)?.path;
+            let repository = open(&path)?;
+            let inspection = inspect(&repository, &path, params)?;
+            return Ok(TagOutput {
+                name: params.name.clone(),
+                commit: inspection.commit.to_string(),
+                created: inspection.existing.is_none(),
+                pushed: params.push.is_some(),
+            });
+        }
+        Ok(TagOutput {
+            name: params.name.clone(),
+            commit: params.target.clone().unwrap_or_else(|| "HEAD".to_string()),
+            created: true,
+            pushed: params.push.is_some(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_names() {
+        for good in ["1.4.0", "0.0.1", "10.20.30", "1.4.0-rc.1"] {
+            assert!(is_semver(good), "{good}");
+        }
+        for bad in ["1.4", "v1.4.0", "01.4.0", "1.4.0-", "1.4.x", "1.4.0-rc..1"] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The deploy primitives, one file each: typed parameters, typed result, live provider,
+//! plan mock, documentation (the markdown in `docs/`, which `shipctl docs` prints).
+//! Adding a primitive is a new file plus one line in [`registry`].
+
+pub mod clock;
+pub mod git;
+pub mod http;
+pub mod notify;
+
+use crate::effect::Registry;
+
+/// Every built-in primitive.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.add(clock::Now);
+    registry.add(git::Tag);
+    registry.add(notify::Notify);
+    registry.add(http::HttpCheck);
+    registry
+}

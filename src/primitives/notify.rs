@@ -1,0 +1,217 @@
+//! `notify`: messages to Slack-compatible webhooks, generic webhooks, or stdout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::{ChannelConfig, ChannelKind};
+use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::error::did_you_mean;
+use crate::run::Event;
+
+/// The notify primitive.
+#[doc = include_str!("docs/notify.md")]
+pub struct Notify;
+
+/// Arguments of `notify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyParams {
+    pub channel: String,
+    pub text: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
+}
+
+/// Result of `notify`.
+#[derive(Debug, Serialize)]
+pub struct NotifyOutput {
+    pub channel: String,
+    pub kind: ChannelKind,
+    pub delivered: bool,
+    pub attempts: u32,
+    /// HTTP status of the delivering request; 0 for `stdout`.
+    pub status: u16,
+}
+
+fn channel<'a>(
+    params: &NotifyParams,
+    context: &'a EffectContext,
+) -> Result<&'a ChannelConfig, EffectError> {
+    let channels = &context.project.config.notify;
+    channels.get(&params.channel).ok_or_else(|| {
+        let names: Vec<&str> = channels.keys().map(String::as_str).collect();
+        let error = EffectError::new(format!("no notification channel \"{}\"", params.channel));
+        match did_you_mean(&params.channel, names.iter().copied()) {
+            Some(close) => error.with_help(format!("did you mean \"{close}\"?")),
+            None if names.is_empty() => error.with_help(
+                "declare one as [notify.<name>] in shipctl.toml (kind = \"stdout\" for local use)",
+            ),
+            None => error.with_help(format!("channels: {}", names.join(", "))),
+        }
+    })
+}
+
+fn field_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn payload(kind: ChannelKind, params: &NotifyParams, context: &EffectContext) -> Value {
+    match kind {
+        ChannelKind::Slack => {
+            let mut body = json!({ "text": params.text });
+            if !params.fields.is_empty() {
+                let fields: Vec<Value> = params
+                    .fields
+                    .iter()
+                    .map(|(title, value)| json!({ "title": title, "value": field_text(value), "short": true }))
+                    .collect();
+                body["attachments"] = json!([{ "fields": fields }]);
+            }
+            body
+        }
+        _ => json!({
+            "channel": params.channel,
+            "text": params.text,
+            "fields": params.fields,
+            "run_id": context.run_id,
+            "environment": context.environment_name,
+            "script": context.script,
+        }),
+    }
+}
+
+/// One delivery attempt's failure: retry it or give up.
+enum Failure {
+    Retry(String),
+    Fatal(EffectError),
+}
+
+fn attempt(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    timeout: Duration,
+    context: &EffectContext,
+) -> Result<u16, Failure> {
+    let request = client.post(url).timeout(timeout).json(body);
+    let response = context.block_on(request.send()).map_err(Failure::Fatal)?;
+    let response = match response {
+        Ok(response) => response,
+        Err(error) if error.is_timeout() || error.is_connect() || error.is_request() => {
+            return Err(Failure::Retry(error.without_url().to_string()));
+        }
+        Err(error) => {
+            return Err(Failure::Fatal(EffectError::new(
+                error.without_url().to_string(),
+            )));
+        }
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(status.as_u16());
+    }
+    let text = context
+        .block_on(response.text())
+        .map_err(Failure::Fatal)?
+        .unwrap_or_default();
+    let excerpt: String = text.chars().take(500).collect();
+    if status.is_server_error() {
+        return Err(Failure::Retry(format!("{status}: {excerpt}")));
+    }
+    Err(Failure::Fatal(
+        EffectError::new(format!("the webhook answered {status}: {excerpt}"))
+            .with_help("a 4xx answer is not retried: check the channel's URL and the payload"),
+    ))
+}
+
+impl Primitive for Notify {
+    type Params = NotifyParams;
+    type Output = NotifyOutput;
+
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    fn doc(&self) -> &'static str {
+        include_str!("docs/notify.md")
+    }
+
+    fn validate(&self, params: &NotifyParams, context: &EffectContext) -> Result<(), EffectError> {
+        channel(params, context).map(|_| ())
+    }
+
+    fn live(
+        &self,
+        params: &NotifyParams,
+        context: &EffectContext,
+    ) -> Result<NotifyOutput, EffectError> {
+        let config = channel(params, context)?;
+        let output = |attempts, status| NotifyOutput {
+            channel: params.channel.clone(),
+            kind: config.kind,
+            delivered: true,
+            attempts,
+            status,
+        };
+        if config.kind == ChannelKind::Stdout {
+            let mut text = format!("[{}] {}", params.channel, params.text);
+            for (key, value) in &params.fields {
+                text.push_str(&format!("\n    {key}: {}", field_text(value)));
+            }
+            context.report(&Event::Output { text: &text });
+            return Ok(output(1, 0));
+        }
+        let secret = config.url_secret.as_deref().unwrap_or_default();
+        let url = context.secrets.get(secret).map_err(EffectError::new)?;
+        let client = context.http()?;
+        let body = payload(config.kind, params, context);
+        let attempts = config.retries.saturating_add(1);
+        let mut backoff = config.backoff;
+        let mut last = String::new();
+        for number in 1..=attempts {
+            match attempt(client, &url, &body, config.timeout, context) {
+                Ok(status) => return Ok(output(number, status)),
+                Err(Failure::Fatal(error)) => return Err(error),
+                Err(Failure::Retry(reason)) => last = reason,
+            }
+            if number < attempts {
+                context.progress(&format!(
+                    "attempt {number} of {attempts} failed ({last}); retrying in {}",
+                    crate::time::format_duration(backoff)
+                ));
+                context.block_on(tokio::time::sleep(backoff))?;
+                backoff = backoff.saturating_mul(2);
+            }
+        }
+        Err(EffectError::new(format!(
+            "channel \"{}\" not reached after {attempts} attempts: {last}",
+            params.channel
+        )))
+    }
+
+    fn plan(
+        &self,
+        params: &NotifyParams,
+        context: &EffectContext,
+    ) -> Result<NotifyOutput, EffectError> {
+        let config = channel(params, context)?;
+        let status = if config.kind == ChannelKind::Stdout {
+            0
+        } else {
+            200
+        };
+        Ok(NotifyOutput {
+            channel: params.channel.clone(),
+            kind: config.kind,
+            delivered: true,
+            attempts: 1,
+            status,
+        })
+    }
+}

@@ -1,0 +1,479 @@
+//! One execution of a script, end to end: find the scripts root and config, preflight
+//! the scripts, check policy, open the journal, run the script on its own thread
+//! through the gate, run compensations after a failure, write the footer, report.
+
+mod provenance;
+mod reporter;
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rhai::Dynamic;
+use serde::Serialize;
+
+pub use provenance::{sha256_hex, user};
+pub use reporter::{Event, Level, Reporter, Silent};
+
+use crate::config::{Environment, Project};
+use crate::effect::{
+    EffectContext, EffectReport, Executor, Gate, GateErrorKind, Live, Mode, Plan, Registry,
+};
+use crate::engine::{self, ScriptError, ScriptErrorKind, ScriptHost, SourceMap, Sources};
+use crate::error::{Error, Location, did_you_mean};
+use crate::journal::{Footer, Header, JournalWriter, Record, RunStatus, new_run_id};
+
+/// The script thread's stack: deep enough for the call-depth limit in debug builds.
+const SCRIPT_STACK: usize = 64 * 1024 * 1024;
+
+/// What to run, and how.
+#[derive(Clone)]
+pub struct RunRequest {
+    pub script: PathBuf,
+    pub environment: String,
+    pub params: BTreeMap<String, String>,
+    pub mode: Mode,
+    /// Plan mode may query live systems read-only.
+    pub refresh: bool,
+    /// Keep a journal (always in run mode; plan mode only when asked).
+    pub journal: bool,
+    /// Adds primitives beyond the built-in ones (tests, embedders).
+    pub extend: Option<fn(&mut Registry)>,
+}
+
+impl RunRequest {
+    /// A request with no params, journaled in run mode only.
+    pub fn new(script: impl Into<PathBuf>, environment: &str, mode: Mode) -> Self {
+        RunRequest {
+            script: script.into(),
+            environment: environment.to_string(),
+            params: BTreeMap::new(),
+            mode,
+            refresh: false,
+            journal: mode == Mode::Run,
+            extend: None,
+        }
+    }
+
+    /// Add a `--set name=value`.
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.params.insert(name.to_string(), value.to_string());
+        self
+    }
+}
+
+/// A compensation that ran after a failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompensationReport {
+    /// Where `on_failure` registered it.
+    pub origin: Location,
+    pub error: Option<String>,
+}
+
+/// How a run went.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub mode: Mode,
+    pub script: String,
+    pub environment: String,
+    pub params: BTreeMap<String, String>,
+    pub status: RunStatus,
+    pub error: Option<ScriptError>,
+    pub failed_step: Option<String>,
+    /// Every effect, in order; those run by compensations are flagged.
+    pub effects: Vec<EffectReport>,
+    pub compensations: Vec<CompensationReport>,
+    pub journal: Option<PathBuf>,
+    #[serde(skip)]
+    pub duration: Duration,
+    /// The texts of the scripts, for rendering errors.
+    #[serde(skip)]
+    pub sources: Sources,
+}
+
+/// Run `request`, telling `reporter` as it goes. Errors before the script starts (config,
+/// syntax, missing params, policy) come back as [`Error`]; a script that fails once
+/// started comes back as a report with status `failed`.
+pub fn execute(
+    request: RunRequest,
+    reporter: Box<dyn Reporter + Send>,
+) -> Result<RunReport, Error> {
+    // The engine and its values stay on one thread; give it a stack deep enough for
+    // the configured call depth in any build profile.
+    let thread = std::thread::Builder::new()
+        .name("script".to_string())
+        .stack_size(SCRIPT_STACK)
+        .spawn(move || execute_here(request, reporter))
+        .map_err(|error| Error::Internal(format!("cannot start the script thread: {error}")))?;
+    thread.join().unwrap_or_else(|_| {
+        Err(Error::Internal(
+            "the script thread panicked; see the message above".to_string(),
+        ))
+    })
+}
+
+/// Like [`execute`], on the calling thread (which needs a deep enough stack).
+pub fn execute_here(
+    request: RunRequest,
+    reporter: Box<dyn Reporter + Send>,
+) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let script_path = crate::config::absolute(&request.script);
+    let text = std::fs::read_to_string(&script_path).map_err(|error| {
+        Error::usage(
+            format!("cannot read script {}: {error}", request.script.display()),
+            None,
+        )
+    })?;
+    let project = Project::discover(&script_path)?;
+    let script = script_name(&project.root, &script_path);
+    let environment = project.environment(&request.environment)?;
+
+    let mut registry = crate::primitives::registry();
+    if let Some(extend) = request.extend {
+        extend(&mut registry);
+    }
+    check_policy_names(&project, &registry)?;
+
+    let sources = SourceMap::default();
+    let limits = project.config.limits.clone();
+    let checker = engine::sandbox(&limits);
+    let preflight = engine::preflight::preflight(
+        &checker,
+        &project.root,
+        &script,
+        &text,
+        &sources,
+        Some(&registry),
+    );
+    if !preflight.errors.is_empty() {
+        return Err(Error::Script {
+            errors: preflight.errors,
+            sources: sources.snapshot(),
+        });
+    }
+    let missing = preflight.missing_params(&request.params);
+    if !missing.is_empty() {
+        return Err(Error::Script {
+            errors: missing,
+            sources: sources.snapshot(),
+        });
+    }
+    let known_params = preflight.param_names();
+    let Some(mut main) = preflight.main else {
+        return Err(Error::Internal("preflight returned no script".to_string()));
+    };
+    main.set_source(script.as_str());
+
+    let journal_dir = project.journal_dir();
+    let repo = provenance::repo_state(&project.root, &journal_dir);
+    if environment.protected && request.mode == Mode::Run {
+        refuse_unclean(
+            &request.environment,
+            &project.root,
+            &journal_dir,
+            repo.as_ref(),
+        )?;
+    }
+
+    let run_id = new_run_id();
+    let journal = if request.journal {
+        Some(JournalWriter::create(&journal_dir, &run_id)?)
+    } else {
+        None
+    };
+    let header = Header {
+        format: crate::journal::FORMAT_VERSION,
+        run_id: run_id.clone(),
+        mode: request.mode.as_str().to_string(),
+        product: product_of(&script),
+        script: script.clone(),
+        script_sha256: sha256_hex(text.as_bytes()),
+        root: project.root.display().to_string(),
+        repo,
+        shipctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        environment: request.environment.clone(),
+        params: request.params.clone(),
+        user: provenance::user(),
+        host: provenance::host(),
+        started_at: crate::time::rfc3339(started_at),
+    };
+    let environment_map = environment_map(&request.environment, &environment);
+    let context = EffectContext::new(
+        request.mode,
+        request.refresh,
+        project.clone(),
+        request.environment.clone(),
+        environment,
+        run_id.clone(),
+        script.clone(),
+        reporter,
+    );
+    let executor: Box<dyn Executor> = match request.mode {
+        Mode::Run => Box::new(Live),
+        Mode::Plan => Box::new(Plan),
+    };
+    let gate = Gate::new(context, registry, executor, journal);
+    gate.append(|| Record::Header(header))
+        .map_err(|error| Error::Internal(error.message))?;
+    let journal_path = gate.journal_path();
+    gate.context().report(&Event::RunStarted {
+        run_id: &run_id,
+        script: &script,
+        environment: &request.environment,
+        mode: request.mode,
+        journal: journal_path.as_deref(),
+    });
+
+    let host = Rc::new(ScriptHost::new(
+        gate,
+        script.clone(),
+        request.params.clone(),
+        known_params,
+        environment_map,
+        limits.clone(),
+        sources.clone(),
+    ));
+    let resolver =
+        engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules);
+    let engine = engine::build(&host, resolver);
+
+    let outcome = catch_unwind(AssertUnwindSafe(|| engine.run_ast(&main)));
+    let mut error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(script_error(&host, &error, &script, &limits)),
+        Err(_) => Some(ScriptError {
+            kind: ScriptErrorKind::Runtime,
+            message: "internal error: shipctl panicked while running the script".to_string(),
+            location: None,
+            help: Some(
+                "this is a bug in shipctl; the journal shows how far the run got".to_string(),
+            ),
+            trace: Vec::new(),
+            step: None,
+        }),
+    };
+
+    // After a failure, compensations undo what they can. A plan shows what they would
+    // do even when it succeeds.
+    let compensations = host.take_compensations();
+    let run_compensations = error.is_some() || request.mode == Mode::Plan;
+    let mut compensation_reports = Vec::new();
+    if run_compensations && !compensations.is_empty() {
+        host.gate.set_compensating(true);
+        host.gate
+            .context()
+            .set_deadline(Instant::now() + limits.compensation_deadline);
+        if error.is_some() {
+            host.gate.context().report(&Event::CompensationsStarted {
+                count: compensations.len(),
+            });
+        }
+        for compensation in compensations.iter().rev() {
+            #[allow(deprecated)]
+            let context = compensation.context.create_context(&engine);
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                compensation
+                    .function
+                    .call_within_context::<Dynamic>(&context, ())
+            }));
+            let failure = match result {
+                Ok(Ok(_)) => None,
+                Ok(Err(failure)) => {
+                    Some(script_error(&host, &failure, &script, &limits).to_string())
+                }
+                Err(_) => Some(
+                    "internal error: shipctl panicked while running the compensation".to_string(),
+                ),
+            };
+            if error.is_some() {
+                host.gate.context().report(&Event::CompensationFinished {
+                    origin: &compensation.origin,
+                    error: failure.as_deref(),
+                });
+            }
+            compensation_reports.push(CompensationReport {
+                origin: compensation.origin.clone(),
+                error: failure,
+            });
+        }
+    }
+    if error.is_none() {
+        // A plan's compensations ran only to be shown; they did not fail the plan.
+        compensation_reports.clear();
+    }
+
+    let fatal = host.gate.fatal_error();
+    let status = match (&error, &fatal) {
+        (None, _) => RunStatus::Succeeded,
+        (Some(_), Some(fatal)) if fatal.kind == GateErrorKind::Policy => RunStatus::Refused,
+        (Some(_), _) => RunStatus::Failed,
+    };
+    let failed_step = host.gate.failed_step();
+    if let Some(error) = error.as_mut() {
+        error.step = failed_step.clone();
+    }
+    let duration = started.elapsed();
+    let effects_count = host.gate.effect_count();
+    let footer = Footer {
+        status,
+        error: error.as_ref().map(ToString::to_string),
+        failed_step: failed_step.clone(),
+        effects: effects_count,
+        ended_at: crate::time::now_rfc3339(),
+        duration_ms: duration.as_millis() as u64,
+    };
+    let footer_result = host.gate.append(|| Record::Footer(footer));
+
+    drop(engine);
+    let host = Rc::try_unwrap(host)
+        .map_err(|_| Error::Internal("the engine outlived the run".to_string()))?;
+    let (effects, _context, _journal) = host.gate.finish();
+    if let Err(footer_error) = footer_result
+        && error.is_none()
+    {
+        return Err(Error::Internal(footer_error.message));
+    }
+    Ok(RunReport {
+        run_id,
+        mode: request.mode,
+        script,
+        environment: request.environment,
+        params: request.params,
+        status,
+        error,
+        failed_step,
+        effects,
+        compensations: compensation_reports,
+        journal: journal_path,
+        duration,
+        sources: sources.snapshot(),
+    })
+}
+
+fn script_error(
+    host: &ScriptHost,
+    error: &rhai::EvalAltResult,
+    script: &str,
+    limits: &crate::config::Limits,
+) -> ScriptError {
+    let mut located = ScriptError::from_eval(error, script, limits);
+    if located.help.is_none() {
+        located.help = host.help_for(&located.message);
+    }
+    if host
+        .gate
+        .fatal_error()
+        .is_some_and(|fatal| fatal.message == located.message)
+    {
+        located.kind = ScriptErrorKind::Runtime;
+    }
+    located
+}
+
+/// The script's name as people and journals see it: relative to the scripts root.
+fn script_name(root: &Path, script: &Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let script = script
+        .canonicalize()
+        .unwrap_or_else(|_| script.to_path_buf());
+    script
+        .strip_prefix(&root)
+        .unwrap_or(&script)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// `scripts/cdc/release.rhai` is product `cdc`; a script at the root is named by its stem.
+fn product_of(script: &str) -> String {
+    let path = Path::new(script);
+    path.parent()
+        .and_then(|parent| parent.file_name())
+        .or_else(|| path.file_stem())
+        .map(|name| name.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// The environment's table as a script value, plus `name`.
+fn environment_map(name: &str, environment: &Environment) -> rhai::Map {
+    let mut map = rhai::Map::new();
+    for (key, value) in &environment.vars {
+        let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        map.insert(key.as_str().into(), crate::effect::value::to_dynamic(&json));
+    }
+    map.insert("name".into(), Dynamic::from(name.to_string()));
+    map.insert(
+        "protected".into(),
+        Dynamic::from_bool(environment.protected),
+    );
+    map
+}
+
+/// `allow` and `deny` must name primitives that exist.
+fn check_policy_names(project: &Project, registry: &Registry) -> Result<(), Error> {
+    let names = registry.names();
+    for (environment_name, environment) in &project.config.environments {
+        let listed = environment
+            .allow
+            .iter()
+            .flatten()
+            .chain(environment.deny.iter());
+        for name in listed {
+            if names.contains(&name.as_str()) {
+                continue;
+            }
+            let help = match did_you_mean(name, names.iter().copied()) {
+                Some(close) => {
+                    format!("did you mean \"{close}\"? Primitives: {}", names.join(", "))
+                }
+                None => format!("primitives: {}", names.join(", ")),
+            };
+            return Err(Error::Config(crate::config::ConfigError {
+                location: None,
+                message: format!(
+                    "[environments.{environment_name}] in {} names \"{name}\", which is not a primitive",
+                    project
+                        .config_path
+                        .as_deref()
+                        .map(Path::display)
+                        .map(|path| path.to_string())
+                        .unwrap_or_default()
+                ),
+                help: Some(help),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A protected environment runs only committed scripts.
+fn refuse_unclean(
+    environment: &str,
+    root: &Path,
+    journal_dir: &Path,
+    repo: Option<&crate::journal::RepoState>,
+) -> Result<(), Error> {
+    match repo {
+        None => Err(Error::Policy {
+            message: format!("environment \"{environment}\" is protected and the scripts root {} is not in a git repository", root.display()),
+            help: Some("protected environments run only committed scripts: put the scripts under version control".to_string()),
+        }),
+        Some(state) if state.dirty => {
+            let files = provenance::dirty_files(root, journal_dir);
+            let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
+            Err(Error::Policy {
+                message: format!(
+                    "environment \"{environment}\" is protected and the scripts have uncommitted changes: {}{}",
+                    shown.join(", "),
+                    if files.len() > shown.len() { ", ..." } else { "" }
+                ),
+                help: Some("commit (or stash) the changes, then run again; `shipctl plan` works on uncommitted scripts".to_string()),
+            })
+        }
+        Some(_) => Ok(()),
+    }
+}

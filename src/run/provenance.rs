@@ -1,0 +1,109 @@
+//! Who ran what, from where: the facts a journal header records.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::journal::RepoState;
+
+/// Hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The operator: `$USER`, `$LOGNAME`, or `unknown`.
+pub fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// This machine's host name.
+pub fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The commit checked out in the repository holding `root`, and whether anything under
+/// `root` is modified or untracked (ignoring `exclude`, the journal directory). `None`
+/// outside a git repository.
+pub fn repo_state(root: &Path, exclude: &Path) -> Option<RepoState> {
+    let repository = git2::Repository::discover(root).ok()?;
+    let workdir = repository.workdir()?.canonicalize().ok()?;
+    let root = root.canonicalize().ok()?;
+    let commit = repository
+        .head()
+        .ok()
+        .and_then(|head| head.peel_to_commit().ok())
+        .map(|commit| commit.id().to_string());
+    let prefix = root.strip_prefix(&workdir).ok()?.to_path_buf();
+    let exclude = exclude
+        .canonicalize()
+        .ok()
+        .and_then(|exclude| exclude.strip_prefix(&workdir).ok().map(Path::to_path_buf));
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    if !prefix.as_os_str().is_empty() {
+        options.pathspec(prefix.to_string_lossy().as_ref());
+    }
+    let statuses = repository.statuses(Some(&mut options)).ok()?;
+    let dirty = statuses.iter().any(|entry| {
+        let Ok(path) = entry.path() else { return true };
+        let excluded = exclude
+            .as_ref()
+            .is_some_and(|exclude| Path::new(path).starts_with(exclude));
+        !excluded && entry.status() != git2::Status::CURRENT
+    });
+    Some(RepoState { commit, dirty })
+}
+
+/// The files under `root` that make the tree dirty, for a refusal message.
+pub fn dirty_files(root: &Path, exclude: &Path) -> Vec<String> {
+    let Ok(repository) = git2::Repository::discover(root) else {
+        return Vec::new();
+    };
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(true);
+    let Ok(statuses) = repository.statuses(Some(&mut options)) else {
+        return Vec::new();
+    };
+    let workdir = repository
+        .workdir()
+        .and_then(|dir| dir.canonicalize().ok())
+        .unwrap_or_default();
+    let root = root.canonicalize().unwrap_or_default();
+    let exclude = exclude.canonicalize().unwrap_or_default();
+    statuses
+        .iter()
+        .filter_map(|entry| entry.path().ok().map(|path| workdir.join(path)))
+        .filter(|path| path.starts_with(&root) && !path.starts_with(&exclude))
+        .map(|path| {
+            path.strip_prefix(&root)
+                .unwrap_or(&path)
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -33,28 +33,15 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{message}")]
-    Usage {
-        message: String,
-        help: Option<String>,
-    },
+    Usage { message: String, help: Option<String> },
     #[error("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Script {
-        errors: Vec<ScriptError>,
-        sources: crate::engine::Sources,
-    },
+    Script { errors: Vec<ScriptError>, sources: crate::engine::Sources },
     #[error("{message}")]
-    Policy {
-        message: String,
-        help: Option<String>,
-    },
+    Policy { message: String, help: Option<String> },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Internal(String),
 }
@@ -62,21 +49,14 @@ pub enum Error {
 impl Error {
     /// A usage error with a hint saying what to do.
     pub fn usage(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
-        Error::Usage {
-            message: message.into(),
-            help: help.into(),
-        }
+        Error::Usage { message: message.into(), help: help.into() }
     }
 
     /// The exit code documented in [`exit_codes`].
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage { .. } => exit_codes::USAGE,
-            Error::Script { errors, .. }
-                if errors
-                    .iter()
-                    .all(|error| error.kind == ScriptErrorKind::Usage) =>
-            {
+            Error::Script { errors, .. } if errors.iter().all(|error| error.kind == ScriptErrorKind::Usage) => {
                 exit_codes::USAGE
             }
             Error::Script { .. } => exit_codes::SCRIPT_INVALID,
@@ -96,16 +76,11 @@ impl Error {
 }
 
 /// The closest candidate to `word`, if any is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(word, candidate), candidate))
-        .filter(|(distance, candidate)| {
-            *distance <= 2.max(candidate.len() / 3) && *distance < candidate.len()
-        })
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3) && *distance < candidate.len())
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }

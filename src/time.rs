@@ -19,9 +19,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    humantime::parse_duration(text).map_err(|error| {
-        format!("invalid duration {text:?} ({error}); write it like \"30s\", \"5m\" or \"1h 30m\"")
-    })
+    humantime::parse_duration(text)
+        .map_err(|error| format!("invalid duration {text:?} ({error}); write it like \"30s\", \"5m\" or \"1h 30m\""))
 }
 
 /// "1.2s", "350ms", "2m 5s": short, for people.
@@ -65,18 +64,13 @@ pub mod serde_duration {
         use serde::{Deserialize, Deserializer, Serializer};
         use std::time::Duration;
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Option<Duration>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
             #[derive(Deserialize)]
             struct Wrapper(#[serde(with = "super")] Duration);
             Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|Wrapper(duration)| duration))
         }
 
-        pub fn serialize<S: Serializer>(
-            duration: &Option<Duration>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
             match duration {
                 Some(duration) => super::serialize(duration, serializer),
                 None => serializer.serialize_none(),

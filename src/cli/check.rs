@@ -12,15 +12,11 @@ use super::output;
 
 /// Every `.rhai` file under `dir`, skipping hidden directories (`.shipctl`, `.git`).
 fn scripts_under(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
     entries.sort();
     for path in entries {
-        let hidden = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| name.starts_with('.'));
+        let hidden = path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with('.'));
         if hidden {
             continue;
         }
@@ -50,20 +46,13 @@ pub fn check(args: CheckArgs) -> i32 {
     for start in &starts {
         if start.is_dir() {
             if let Err(error) = scripts_under(start, &mut files) {
-                output::print_error(&Error::Io {
-                    action: "cannot read",
-                    path: start.clone(),
-                    source: error,
-                });
+                output::print_error(&Error::Io { action: "cannot read", path: start.clone(), source: error });
                 return exit_codes::USAGE;
             }
         } else if start.exists() {
             files.push(start.clone());
         } else {
-            output::print_error(&Error::usage(
-                format!("no such file or directory: {}", start.display()),
-                None,
-            ));
+            output::print_error(&Error::usage(format!("no such file or directory: {}", start.display()), None));
             return exit_codes::USAGE;
         }
     }
@@ -84,10 +73,7 @@ pub fn check(args: CheckArgs) -> i32 {
         }
     }
     if failed > 0 {
-        output::err(&format!(
-            "{failed} of {} scripts have errors\n",
-            files.len()
-        ));
+        output::err(&format!("{failed} of {} scripts have errors\n", files.len()));
         return exit_codes::SCRIPT_INVALID;
     }
     exit_codes::SUCCESS
@@ -100,33 +86,14 @@ fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Err
         path: file.to_path_buf(),
         source,
     })?;
-    let absolute = crate::config::absolute(file)
-        .canonicalize()
-        .unwrap_or_else(|_| file.to_path_buf());
-    let root = project
-        .root
-        .canonicalize()
-        .unwrap_or_else(|_| project.root.clone());
-    let name = absolute
-        .strip_prefix(&root)
-        .unwrap_or(&absolute)
-        .to_string_lossy()
-        .replace('\\', "/");
+    let absolute = crate::config::absolute(file).canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let name = absolute.strip_prefix(&root).unwrap_or(&absolute).to_string_lossy().replace('\\', "/");
     let sources = SourceMap::default();
-    let checker = engine::sandbox(&project.config.limits);
-    let preflight = engine::preflight::preflight(
-        &checker,
-        &project.root,
-        &name,
-        &text,
-        &sources,
-        Some(registry),
-    );
+    let preflight =
+        engine::preflight::preflight(&project.config.limits, &project.root, &name, &text, &sources, Some(registry));
     if preflight.errors.is_empty() {
         return Ok(());
     }
-    Err(Error::Script {
-        errors: preflight.errors,
-        sources: sources.snapshot(),
-    })
+    Err(Error::Script { errors: preflight.errors, sources: sources.snapshot() })
 }

@@ -12,9 +12,7 @@ const README: &str = include_str!("../../README.md");
 
 /// The config reference: the README section between its markers.
 fn config_reference() -> &'static str {
-    let start = README
-        .find("<!-- config-reference -->")
-        .map(|index| index + "<!-- config-reference -->".len());
+    let start = README.find("<!-- config-reference -->").map(|index| index + "<!-- config-reference -->".len());
     let end = README.find("<!-- /config-reference -->");
     match (start, end) {
         (Some(start), Some(end)) if start < end => README[start..end].trim(),
@@ -36,9 +34,7 @@ pub fn docs(args: DocsArgs) -> i32 {
             let summary = doc.lines().next().unwrap_or_default();
             output::outln(&format!("  {name:<12} {summary}"));
         }
-        output::outln(
-            "\n`shipctl docs <name>` for one of them; `shipctl docs config` for shipctl.toml.",
-        );
+        output::outln("\n`shipctl docs <name>` for one of them; `shipctl docs config` for shipctl.toml.");
         return exit_codes::SUCCESS;
     };
     if name == "config" {
@@ -58,11 +54,7 @@ pub fn docs(args: DocsArgs) -> i32 {
     let mut names: Vec<&str> = registry.names();
     names.extend(BUILTINS.iter().map(|(name, _)| *name));
     names.push("config");
-    let help = did_you_mean(&name, names.iter().copied())
-        .map(|close| format!("did you mean `shipctl docs {close}`?"));
-    output::print_error(&Error::usage(
-        format!("no primitive or builtin called \"{name}\""),
-        help,
-    ));
+    let help = did_you_mean(&name, names.iter().copied()).map(|close| format!("did you mean `shipctl docs {close}`?"));
+    output::print_error(&Error::usage(format!("no primitive or builtin called \"{name}\""), help));
     exit_codes::USAGE
 }

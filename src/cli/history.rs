@@ -42,18 +42,8 @@ pub fn history(args: HistoryArgs) -> i32 {
         output::outln(&format!("no runs recorded in {}", dir.display()));
         return exit_codes::SUCCESS;
     }
-    let script_width = runs
-        .iter()
-        .map(|run| run.script.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let env_width = runs
-        .iter()
-        .map(|run| run.environment.len())
-        .max()
-        .unwrap_or(3)
-        .max(3);
+    let script_width = runs.iter().map(|run| run.script.len()).max().unwrap_or(6).max(6);
+    let env_width = runs.iter().map(|run| run.environment.len()).max().unwrap_or(3).max(3);
     output::outln(&format!(
         "{:<22}  {:<5}  {:<script_width$}  {:<env_width$}  {:<10}  {:<24}  DURATION",
         "RUN", "MODE", "SCRIPT", "ENV", "STATUS", "STARTED"

@@ -119,18 +119,10 @@ pub enum OutputFormat {
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=VALUE, got {text:?}"))?;
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got {text:?}"))?;
     let name = name.trim();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-    {
-        return Err(format!(
-            "{name:?} is not a param name (letters, digits, _ - .)"
-        ));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
+        return Err(format!("{name:?} is not a param name (letters, digits, _ - .)"));
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -142,9 +134,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Err(error) => {
             let _ = error.print();
             return match error.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    exit_codes::SUCCESS
-                }
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit_codes::SUCCESS,
                 _ => exit_codes::USAGE,
             };
         }

@@ -35,11 +35,7 @@ pub fn out(text: &str) {
         return;
     }
     let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
+    if stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err() {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
     }
 }
@@ -56,11 +52,7 @@ pub fn err(text: &str) {
 
 /// `text` in `style` when `color`.
 pub fn paint(color: bool, style: Style, text: &str) -> String {
-    if color {
-        format!("{}{text}{}", style.render(), style.render_reset())
-    } else {
-        text.to_string()
-    }
+    if color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_string() }
 }
 
 fn green() -> Style {
@@ -112,15 +104,7 @@ pub fn print_error(error: &Error) {
                 color,
             ));
         }
-        other => err(&render_parts(
-            &other.to_string(),
-            None,
-            None,
-            &[],
-            other.help(),
-            &Sources::default(),
-            color,
-        )),
+        other => err(&render_parts(&other.to_string(), None, None, &[], other.help(), &Sources::default(), color)),
     }
 }
 
@@ -129,10 +113,7 @@ pub fn summarize_args(args: &Value) -> String {
     let Value::Object(map) = args else {
         return args.to_string();
     };
-    let parts: Vec<String> = map
-        .iter()
-        .map(|(key, value)| format!("{key}={}", short_value(value, 60)))
-        .collect();
+    let parts: Vec<String> = map.iter().map(|(key, value)| format!("{key}={}", short_value(value, 60))).collect();
     parts.join(" ")
 }
 
@@ -156,12 +137,7 @@ pub struct Human {
 
 impl Human {
     pub fn new() -> Self {
-        Human {
-            color: stdout_color(),
-            terminal: std::io::stdout().is_terminal(),
-            depth: 0,
-            spinner: None,
-        }
+        Human { color: stdout_color(), terminal: std::io::stdout().is_terminal(), depth: 0, spinner: None }
     }
 
     /// Effects sit under their step's heading; top-level effects get one level too.
@@ -187,48 +163,22 @@ impl Reporter for Human {
     fn event(&mut self, event: &Event<'_>) {
         let color = self.color;
         match event {
-            Event::RunStarted {
-                run_id,
-                script,
-                environment,
-                mode,
-                journal,
-            } => {
+            Event::RunStarted { run_id, script, environment, mode, journal } => {
                 let verb = if *mode == Mode::Run { "run" } else { "plan" };
-                self.line(&paint(
-                    color,
-                    bold(),
-                    &format!("{verb} {run_id} · {script} · env {environment}"),
-                ));
+                self.line(&paint(color, bold(), &format!("{verb} {run_id} · {script} · env {environment}")));
                 if let Some(journal) = journal {
-                    self.line(&paint(
-                        color,
-                        dim(),
-                        &format!("journal {}", journal.display()),
-                    ));
+                    self.line(&paint(color, dim(), &format!("journal {}", journal.display())));
                 }
             }
             Event::StepStarted { name, depth } => {
                 self.depth = *depth;
-                self.line(&format!(
-                    "{}{}",
-                    "  ".repeat(*depth),
-                    paint(color, bold(), name)
-                ));
+                self.line(&format!("{}{}", "  ".repeat(*depth), paint(color, bold(), name)));
                 self.depth = depth + 1;
             }
-            Event::StepFinished {
-                name,
-                depth,
-                ok,
-                duration,
-            } => {
+            Event::StepFinished { name, depth, ok, duration } => {
                 if !ok {
-                    let text = format!(
-                        "{}✗ step \"{name}\" failed after {}",
-                        self.indent(),
-                        format_duration(*duration)
-                    );
+                    let text =
+                        format!("{}✗ step \"{name}\" failed after {}", self.indent(), format_duration(*duration));
                     self.line(&paint(color, red(), &text));
                 }
                 self.depth = *depth;
@@ -236,52 +186,29 @@ impl Reporter for Human {
             Event::EffectStarted { effect } => {
                 if self.terminal {
                     let spinner = indicatif::ProgressBar::new_spinner();
-                    spinner.set_message(format!(
-                        "{}{} {}",
-                        self.indent(),
-                        effect.kind,
-                        summarize_args(&effect.args)
-                    ));
+                    spinner.set_message(format!("{}{} {}", self.indent(), effect.kind, summarize_args(&effect.args)));
                     spinner.enable_steady_tick(Duration::from_millis(100));
                     self.spinner = Some(spinner);
                 }
             }
             Event::EffectProgress { message, .. } => match &self.spinner {
                 Some(spinner) => spinner.set_message(format!("{}{message}", self.indent())),
-                None => outln(&paint(
-                    color,
-                    dim(),
-                    &format!("{}… {message}", self.indent()),
-                )),
+                None => outln(&paint(color, dim(), &format!("{}… {message}", self.indent()))),
             },
-            Event::EffectFinished {
-                effect,
-                result,
-                duration,
-            } => {
+            Event::EffectFinished { effect, result, duration } => {
                 if let Some(spinner) = self.spinner.take() {
                     spinner.finish_and_clear();
                 }
                 let line = effect_line(effect, result.is_ok(), *duration, color, &self.indent());
                 outln(&line);
                 if let Err(error) = result {
-                    outln(&paint(
-                        color,
-                        red(),
-                        &format!("{}    {}", self.indent(), error.message),
-                    ));
+                    outln(&paint(color, red(), &format!("{}    {}", self.indent(), error.message)));
                 }
             }
             Event::Log { level, message, .. } => {
                 let text = match level {
-                    Level::Warn => paint(
-                        color,
-                        yellow(),
-                        &format!("{}warn: {message}", self.indent()),
-                    ),
-                    Level::Debug => {
-                        paint(color, dim(), &format!("{}debug: {message}", self.indent()))
-                    }
+                    Level::Warn => paint(color, yellow(), &format!("{}warn: {message}", self.indent())),
+                    Level::Debug => paint(color, dim(), &format!("{}debug: {message}", self.indent())),
                     Level::Info => format!("{}{message}", self.indent()),
                 };
                 self.line(&text);
@@ -296,10 +223,7 @@ impl Reporter for Human {
                 self.line(&paint(
                     color,
                     yellow(),
-                    &format!(
-                        "running {count} compensation{} in reverse order",
-                        if *count == 1 { "" } else { "s" }
-                    ),
+                    &format!("running {count} compensation{} in reverse order", if *count == 1 { "" } else { "s" }),
                 ));
             }
             Event::CompensationFinished { origin, error } => {
@@ -316,11 +240,7 @@ impl Reporter for Human {
 }
 
 fn effect_line(effect: &Effect, ok: bool, duration: Duration, color: bool, indent: &str) -> String {
-    let mark = if ok {
-        paint(color, green(), "✓")
-    } else {
-        paint(color, red(), "✗")
-    };
+    let mark = if ok { paint(color, green(), "✓") } else { paint(color, red(), "✗") };
     let summary = summarize_args(&effect.args);
     format!(
         "{indent}{mark} {} {summary} {}",
@@ -333,11 +253,7 @@ fn effect_line(effect: &Effect, ok: bool, duration: Duration, color: bool, inden
 pub fn print_run_summary(report: &RunReport) {
     let color = stdout_color();
     let effects = report.effects.len();
-    let failed_compensations = report
-        .compensations
-        .iter()
-        .filter(|c| c.error.is_some())
-        .count();
+    let failed_compensations = report.compensations.iter().filter(|c| c.error.is_some()).count();
     let status = match report.status {
         RunStatus::Succeeded => paint(color, green(), "succeeded"),
         RunStatus::Failed => paint(color, red(), "failed"),
@@ -355,11 +271,7 @@ pub fn print_run_summary(report: &RunReport) {
         line.push_str(&format!(
             " · {} compensation{} ran",
             report.compensations.len(),
-            if report.compensations.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            if report.compensations.len() == 1 { "" } else { "s" }
         ));
         if failed_compensations > 0 {
             line.push_str(&format!(", {failed_compensations} failed"));
@@ -377,27 +289,16 @@ pub fn print_run_summary(report: &RunReport) {
 /// The numbered plan, grouped by step, compensations last.
 pub fn render_plan(report: &RunReport, color: bool) -> String {
     let mut out = String::new();
-    let params: Vec<String> = report
-        .params
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
+    let params: Vec<String> = report.params.iter().map(|(name, value)| format!("{name}={value}")).collect();
     let mut title = format!("plan · {} · env {}", report.script, report.environment);
     if !params.is_empty() {
         title.push_str(&format!(" · {}", params.join(" ")));
     }
     out.push_str(&paint(color, bold(), &title));
     out.push_str("\n\n");
-    let width = report
-        .effects
-        .iter()
-        .map(|effect| effect.kind.len())
-        .max()
-        .unwrap_or(0);
-    let (main, compensations): (Vec<&EffectReport>, Vec<&EffectReport>) = report
-        .effects
-        .iter()
-        .partition(|effect| !effect.compensation);
+    let width = report.effects.iter().map(|effect| effect.kind.len()).max().unwrap_or(0);
+    let (main, compensations): (Vec<&EffectReport>, Vec<&EffectReport>) =
+        report.effects.iter().partition(|effect| !effect.compensation);
     let mut current: Option<&str> = None;
     for effect in &main {
         if effect.step.as_deref() != current {
@@ -410,11 +311,7 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
         out.push_str(&plan_line(effect, width, color));
     }
     if !compensations.is_empty() {
-        out.push_str(&paint(
-            color,
-            yellow(),
-            "\nif the run fails, these compensations run (last registered first):",
-        ));
+        out.push_str(&paint(color, yellow(), "\nif the run fails, these compensations run (last registered first):"));
         out.push('\n');
         for effect in &compensations {
             out.push_str(&plan_line(effect, width, color));
@@ -424,19 +321,13 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
         out.push_str("(no effects)\n");
     }
     let verdict = match &report.error {
-        None => format!(
-            "\n{} effect{} planned; nothing was changed.\n",
-            main.len(),
-            if main.len() == 1 { "" } else { "s" }
-        ),
+        None => {
+            format!("\n{} effect{} planned; nothing was changed.\n", main.len(), if main.len() == 1 { "" } else { "s" })
+        }
         Some(_) => format!(
             "\nthe plan stops at effect {} with an error{}; nothing was changed.\n",
             main.len(),
-            report
-                .failed_step
-                .as_ref()
-                .map(|step| format!(" in step \"{step}\""))
-                .unwrap_or_default()
+            report.failed_step.as_ref().map(|step| format!(" in step \"{step}\"")).unwrap_or_default()
         ),
     };
     out.push_str(&verdict);
@@ -444,15 +335,7 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 }
 
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
-    let mark = if effect.error.is_some() {
-        paint(color, red(), " ✗")
-    } else {
-        String::new()
-    };
-    format!(
-        "{:>4}  {:<width$}  {}{mark}\n",
-        effect.seq,
-        effect.kind,
-        summarize_args(&effect.args)
-    )
+    let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
+    let line = format!("{:>4}  {:<width$}  {}{mark}", effect.seq, effect.kind, summarize_args(&effect.args));
+    format!("{}\n", line.trim_end())
 }

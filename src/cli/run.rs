@@ -32,21 +32,13 @@ fn print_json(report: &RunReport) {
 /// `shipctl run`.
 pub fn run(args: RunArgs) -> i32 {
     let json = args.script.output == OutputFormat::Json;
-    let reporter: Box<dyn Reporter + Send> = if json {
-        Box::new(Silent)
-    } else {
-        Box::new(Human::new())
-    };
+    let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
     match execute(request(&args.script, Mode::Run), reporter) {
         Ok(report) => {
             if json {
                 print_json(&report);
                 if let Some(error) = &report.error {
-                    output::err(&crate::engine::render(
-                        error,
-                        &report.sources,
-                        output::stderr_color(),
-                    ));
+                    output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
                 }
             } else {
                 output::print_run_summary(&report);
@@ -77,11 +69,7 @@ pub fn plan(args: PlanArgs) -> i32 {
                 }
             }
             if let Some(error) = &report.error {
-                output::err(&crate::engine::render(
-                    error,
-                    &report.sources,
-                    output::stderr_color(),
-                ));
+                output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
             }
             exit_code(&report)
         }

@@ -55,9 +55,7 @@ pub struct JournalConfig {
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig {
-            dir: PathBuf::from(".shipctl/runs"),
-        }
+        JournalConfig { dir: PathBuf::from(".shipctl/runs") }
     }
 }
 
@@ -148,19 +146,13 @@ pub struct ChannelConfig {
     #[serde(default)]
     pub url_secret: Option<String>,
     /// Per-request timeout.
-    #[serde(
-        default = "default_notify_timeout",
-        with = "crate::time::serde_duration"
-    )]
+    #[serde(default = "default_notify_timeout", with = "crate::time::serde_duration")]
     pub timeout: Duration,
     /// Attempts after the first one on timeouts, connection errors and 5xx.
     #[serde(default = "default_notify_retries")]
     pub retries: u32,
     /// Wait before the first retry; doubles after each.
-    #[serde(
-        default = "default_notify_backoff",
-        with = "crate::time::serde_duration"
-    )]
+    #[serde(default = "default_notify_backoff", with = "crate::time::serde_duration")]
     pub backoff: Duration,
 }
 
@@ -235,22 +227,15 @@ impl Project {
     /// for `shipctl.toml`, and load it.
     pub fn discover(start: &Path) -> Result<Project, ConfigError> {
         let start = absolute(start);
-        let directory = if start.is_dir() {
-            start.clone()
-        } else {
-            start.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
+        let directory =
+            if start.is_dir() { start.clone() } else { start.parent().map(Path::to_path_buf).unwrap_or_default() };
         for candidate in directory.ancestors() {
             let path = candidate.join(FILE_NAME);
             if path.is_file() {
                 return Project::load(&path);
             }
         }
-        Ok(Project {
-            root: directory,
-            config_path: None,
-            config: Config::default(),
-        })
+        Ok(Project { root: directory, config_path: None, config: Config::default() })
     }
 
     /// Load a given `shipctl.toml`.
@@ -263,11 +248,7 @@ impl Project {
         let display = path.display().to_string();
         let config = parse(&text, &display)?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Project {
-            root,
-            config_path: Some(path.to_path_buf()),
-            config,
-        })
+        Ok(Project { root, config_path: Some(path.to_path_buf()), config })
     }
 
     /// The environment called `name`: from config, or the built-in `local`.
@@ -278,20 +259,12 @@ impl Project {
         if name == LOCAL_ENVIRONMENT {
             return Ok(Environment::default());
         }
-        let mut names: Vec<&str> = self
-            .config
-            .environments
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let mut names: Vec<&str> = self.config.environments.keys().map(String::as_str).collect();
         if !names.contains(&LOCAL_ENVIRONMENT) {
             names.push(LOCAL_ENVIRONMENT);
         }
         let help = match did_you_mean(name, names.iter().copied()) {
-            Some(close) => format!(
-                "did you mean --env {close}? Known environments: {}",
-                names.join(", ")
-            ),
+            Some(close) => format!("did you mean --env {close}? Known environments: {}", names.join(", ")),
             None => format!("known environments: {}", names.join(", ")),
         };
         let place = match &self.config_path {
@@ -337,21 +310,18 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 
 fn help_for_toml_error(message: &str) -> Option<String> {
     if message.contains("unknown field") {
-        return Some(
-            "remove the key or fix its spelling; `shipctl docs config` lists every key".to_string(),
-        );
+        return Some("remove the key or fix its spelling; `shipctl docs config` lists every key".to_string());
     }
     None
 }
 
 /// Checks serde cannot express: cross references, one-of keys, likely typos.
 fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> {
-    let error =
-        |section: &str, key: Option<&str>, message: String, help: Option<String>| ConfigError {
-            location: Some(locate(text, file, section, key)),
-            message,
-            help,
-        };
+    let error = |section: &str, key: Option<&str>, message: String, help: Option<String>| ConfigError {
+        location: Some(locate(text, file, section, key)),
+        message,
+        help,
+    };
     for (name, environment) in &config.environments {
         let section = format!("environments.{name}");
         for key in environment.vars.keys() {
@@ -375,9 +345,7 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
                 return Err(error(
                     &section,
                     None,
-                    format!(
-                        "[{section}] needs exactly one of `env = \"VAR\"` or `file = \"path\"`"
-                    ),
+                    format!("[{section}] needs exactly one of `env = \"VAR\"` or `file = \"path\"`"),
                     None,
                 ));
             }
@@ -398,7 +366,10 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
                 return Err(error(
                     &section,
                     None,
-                    format!("[{section}] is kind \"{}\" and needs `url_secret = \"<name of a [secrets.*] entry>\"`", channel.kind),
+                    format!(
+                        "[{section}] is kind \"{}\" and needs `url_secret = \"<name of a [secrets.*] entry>\"`",
+                        channel.kind
+                    ),
                     Some("the webhook URL is a secret: declare it under [secrets.<name>] with env or file".to_string()),
                 ));
             }
@@ -425,17 +396,8 @@ pub fn location_of(text: &str, file: &str, offset: usize) -> crate::error::Locat
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|last| last.chars().count())
-        .unwrap_or(0)
-        + 1;
-    crate::error::Location {
-        file: file.to_string(),
-        line,
-        column,
-    }
+    let column = before.rsplit('\n').next().map(|last| last.chars().count()).unwrap_or(0) + 1;
+    crate::error::Location { file: file.to_string(), line, column }
 }
 
 /// Where `[section]` (and `key = ` inside it) is written, as well as a line scan can
@@ -452,12 +414,7 @@ fn locate(text: &str, file: &str, section: &str, key: Option<&str>) -> crate::er
                 return location_of(text, file, offset + (line.len() - line.trim_start().len()));
             }
         } else if in_section && let Some(key) = key {
-            let name = trimmed
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"');
+            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
             if name == key {
                 return location_of(text, file, offset + (line.len() - line.trim_start().len()));
             }
@@ -480,45 +437,22 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_column() {
-        let error = parse(
-            "[limits]\nmax_operations = 5\nmax_operatoins = 6\n",
-            "shipctl.toml",
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.location.as_ref().map(|l| (l.line, l.column)),
-            Some((3, 1)),
-            "{error}"
-        );
+        let error = parse("[limits]\nmax_operations = 5\nmax_operatoins = 6\n", "shipctl.toml").unwrap_err();
+        assert_eq!(error.location.as_ref().map(|l| (l.line, l.column)), Some((3, 1)), "{error}");
         assert!(error.message.contains("max_operatoins"), "{error}");
     }
 
     #[test]
     fn wrong_type_names_line() {
-        let error = parse(
-            "[environments.production]\nprotected = \"yes\"\n",
-            "shipctl.toml",
-        )
-        .unwrap_err();
+        let error = parse("[environments.production]\nprotected = \"yes\"\n", "shipctl.toml").unwrap_err();
         assert_eq!(error.location.as_ref().map(|l| l.line), Some(2), "{error}");
     }
 
     #[test]
     fn environment_data_is_free_but_policy_typos_are_caught() {
-        let config = parse(
-            "[environments.staging]\nnamespace = \"web\"\nreplicas = 2\n",
-            "f",
-        )
-        .unwrap();
-        assert_eq!(
-            config.environments["staging"].vars["namespace"].as_str(),
-            Some("web")
-        );
-        let error = parse(
-            "[environments.production]\nurl = \"x\"\nprotectd = true\n",
-            "f",
-        )
-        .unwrap_err();
+        let config = parse("[environments.staging]\nnamespace = \"web\"\nreplicas = 2\n", "f").unwrap();
+        assert_eq!(config.environments["staging"].vars["namespace"].as_str(), Some("web"));
+        let error = parse("[environments.production]\nurl = \"x\"\nprotectd = true\n", "f").unwrap_err();
         assert!(error.message.contains("\"protected\""), "{error}");
         assert_eq!(error.location.map(|l| l.line), Some(3));
     }
@@ -527,10 +461,7 @@ mod tests {
     fn channel_needs_declared_secret() {
         let text = "[secrets.hook]\nenv = \"HOOK\"\n[notify.releases]\nkind = \"slack\"\nurl_secret = \"hok\"\n";
         let error = parse(text, "f").unwrap_err();
-        assert!(
-            error.help.as_deref().unwrap_or("").contains("\"hook\""),
-            "{error:?}"
-        );
+        assert!(error.help.as_deref().unwrap_or("").contains("\"hook\""), "{error:?}");
         assert_eq!(error.location.map(|l| l.line), Some(5));
     }
 

@@ -114,16 +114,24 @@ impl EffectContext {
         Ok(())
     }
 
-    /// Run a future to completion on the run's runtime, bounded by the deadline.
-    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output, EffectError> {
+    /// Run the future `make` returns to completion on the run's runtime, bounded by the
+    /// deadline. The future is made inside the runtime: timers and clients need it.
+    pub fn block_on<F, Fut>(&self, make: F) -> Result<Fut::Output, EffectError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future,
+    {
         let remaining = self.remaining();
         if remaining.is_zero() {
             return Err(deadline_error());
         }
         let runtime = self.runtime()?;
-        runtime
-            .block_on(async { tokio::time::timeout(remaining, future).await })
-            .map_err(|_| deadline_error())
+        runtime.block_on(async { tokio::time::timeout(remaining, make()).await }).map_err(|_| deadline_error())
+    }
+
+    /// Wait, within the deadline.
+    pub fn sleep(&self, duration: Duration) -> Result<(), EffectError> {
+        self.block_on(|| tokio::time::sleep(duration))
     }
 
     fn runtime(&self) -> Result<&tokio::runtime::Runtime, EffectError> {
@@ -134,9 +142,7 @@ impl EffectContext {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|error| {
-                EffectError::new(format!("cannot start the async runtime: {error}"))
-            })?;
+            .map_err(|error| EffectError::new(format!("cannot start the async runtime: {error}")))?;
         Ok(self.runtime.get_or_init(|| runtime))
     }
 
@@ -154,10 +160,7 @@ impl EffectContext {
 
     /// Tell the operator how the effect in progress is getting on ("attempt 3 of 10").
     pub fn progress(&self, message: &str) {
-        self.report(&Event::EffectProgress {
-            seq: self.current.get(),
-            message,
-        });
+        self.report(&Event::EffectProgress { seq: self.current.get(), message });
     }
 
     /// The sequence number of the effect in progress (0 outside effects).

@@ -111,23 +111,15 @@ impl Gate {
 
     /// The primitive `name` with `args`, called from `origin`: validate, check policy,
     /// journal the intent, execute, journal the outcome, return the result.
-    pub fn perform(
-        &self,
-        name: &str,
-        args: &rhai::Map,
-        origin: Location,
-    ) -> Result<Value, GateError> {
+    pub fn perform(&self, name: &str, args: &rhai::Map, origin: Location) -> Result<Value, GateError> {
         let primitive = self.registry.get(name).ok_or_else(|| GateError {
             kind: GateErrorKind::Arguments,
             message: format!("no primitive called {name}"),
             help: None,
         })?;
         let kind = primitive.name();
-        let arguments_error = |message: String, help: Option<String>| GateError {
-            kind: GateErrorKind::Arguments,
-            message,
-            help,
-        };
+        let arguments_error =
+            |message: String, help: Option<String>| GateError { kind: GateErrorKind::Arguments, message, help };
 
         let args = value::map_to_json(args)
             .map_err(|message| arguments_error(format!("argument to {kind}: {message}"), None))?;
@@ -142,38 +134,24 @@ impl Gate {
             };
             return Err(arguments_error(
                 message,
-                Some(format!(
-                    "{kind} takes: {}; see `shipctl docs {kind}`",
-                    fields.join(", ")
-                )),
+                Some(format!("{kind} takes: {}; see `shipctl docs {kind}`", fields.join(", "))),
             ));
         }
         let args = Value::Object(args);
         let params = primitive.parse(&args).map_err(|error| {
-            arguments_error(
-                argument_message(kind, &error),
-                Some(format!("see `shipctl docs {kind}`")),
-            )
+            arguments_error(argument_message(kind, &error), Some(format!("see `shipctl docs {kind}`")))
         })?;
         primitive
             .validate(params.as_ref(), &self.context)
             .map_err(|error| arguments_error(error.message, error.help))?;
-        policy::check(
-            kind,
-            primitive.has_side_effects(),
-            &self.context.environment_name,
-            &self.context.environment,
-        )
-        .map_err(|message| {
-            self.fatal(GateError {
-                kind: GateErrorKind::Policy,
-                message,
-                help: Some(
-                    "change the environment's allow/deny lists in shipctl.toml, or run elsewhere"
-                        .into(),
-                ),
-            })
-        })?;
+        policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
+            .map_err(|message| {
+                self.fatal(GateError {
+                    kind: GateErrorKind::Policy,
+                    message,
+                    help: Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into()),
+                })
+            })?;
 
         let redactor = self.context.redactor();
         let mut redacted_args = args;
@@ -200,26 +178,16 @@ impl Gate {
                 at: rfc3339(started_at),
             })
         })?;
-        self.context
-            .report(&Event::EffectStarted { effect: &effect });
+        self.context.report(&Event::EffectStarted { effect: &effect });
         self.context.set_current_seq(seq);
 
         let started = Instant::now();
-        let request = Request {
-            effect: &effect,
-            primitive: primitive.as_ref(),
-            params: params.as_ref(),
-            context: &self.context,
-        };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| {
-            self.executor.borrow_mut().execute(&request)
-        })) {
+        let request =
+            Request { effect: &effect, primitive: primitive.as_ref(), params: params.as_ref(), context: &self.context };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| self.executor.borrow_mut().execute(&request))) {
             Ok(outcome) => outcome,
-            Err(panic) => Err(EffectError::new(format!(
-                "internal error: {kind} panicked: {}",
-                panic_message(&panic)
-            ))
-            .with_help("this is a bug in shipctl; the journal has the arguments that caused it")),
+            Err(panic) => Err(EffectError::new(format!("internal error: {kind} panicked: {}", panic_message(&panic)))
+                .with_help("this is a bug in shipctl; the journal has the arguments that caused it")),
         };
         let duration = started.elapsed();
         self.context.set_current_seq(0);
@@ -247,11 +215,7 @@ impl Gate {
                 duration_ms: duration.as_millis() as u64,
             })
         });
-        self.context.report(&Event::EffectFinished {
-            effect: &effect,
-            result: outcome.as_ref(),
-            duration,
-        });
+        self.context.report(&Event::EffectFinished { effect: &effect, result: outcome.as_ref(), duration });
         let (result, error) = match &outcome {
             Ok(result) => (Some(result.clone()), None),
             Err(error) => (None, Some(error.message.clone())),
@@ -286,28 +250,20 @@ impl Gate {
             self.fatal(GateError {
                 kind: GateErrorKind::Journal,
                 message: error.to_string(),
-                help: Some(
-                    "free space or fix permissions on the journal directory, then resume or rerun"
-                        .into(),
-                ),
+                help: Some("free space or fix permissions on the journal directory, then resume or rerun".into()),
             })
         })
     }
 
     /// The journal's path, if this run keeps one.
     pub fn journal_path(&self) -> Option<std::path::PathBuf> {
-        self.journal
-            .borrow()
-            .as_ref()
-            .map(|writer| writer.path().to_path_buf())
+        self.journal.borrow().as_ref().map(|writer| writer.path().to_path_buf())
     }
 
     /// A step begins.
     pub fn enter_step(&self, name: &str) -> Result<(), GateError> {
         let depth = self.steps.borrow().len();
-        self.steps
-            .borrow_mut()
-            .push((name.to_string(), Instant::now()));
+        self.steps.borrow_mut().push((name.to_string(), Instant::now()));
         self.context.report(&Event::StepStarted { name, depth });
         self.append(|| {
             Record::Step(StepRecord {
@@ -331,12 +287,7 @@ impl Gate {
         if !ok && self.failed_step.borrow().is_none() {
             *self.failed_step.borrow_mut() = Some(name.clone());
         }
-        self.context.report(&Event::StepFinished {
-            name: &name,
-            depth,
-            ok,
-            duration,
-        });
+        self.context.report(&Event::StepFinished { name: &name, depth, ok, duration });
         self.append(|| {
             Record::Step(StepRecord {
                 event: StepEvent::End,
@@ -365,18 +316,9 @@ impl Gate {
     }
 
     /// A log line from the script (`print`, `log`, `warn`, ...).
-    pub fn log(
-        &self,
-        level: Level,
-        message: &str,
-        origin: Option<Location>,
-    ) -> Result<(), GateError> {
+    pub fn log(&self, level: Level, message: &str, origin: Option<Location>) -> Result<(), GateError> {
         let message = self.context.redactor().redact_str(message);
-        self.context.report(&Event::Log {
-            level,
-            message: &message,
-            origin: origin.as_ref(),
-        });
+        self.context.report(&Event::Log { level, message: &message, origin: origin.as_ref() });
         self.append(|| {
             Record::Log(LogRecord {
                 level: level.as_str().to_string(),
@@ -408,20 +350,13 @@ impl Gate {
 
     /// Take the record of every effect and the context back at the end of the run.
     pub fn finish(self) -> (Vec<EffectReport>, EffectContext, Option<JournalWriter>) {
-        (
-            self.effects.into_inner(),
-            self.context,
-            self.journal.into_inner(),
-        )
+        (self.effects.into_inner(), self.context, self.journal.into_inner())
     }
 }
 
 fn argument_message(kind: &str, error: &ArgumentError) -> String {
     let message = &error.message;
-    if let Some(field) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-    {
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
         return match &error.path {
             Some(path) => format!("missing argument \"{path}.{field}\" to {kind}"),
             None => format!("missing argument \"{field}\" to {kind}"),

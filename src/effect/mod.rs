@@ -54,10 +54,7 @@ pub struct EffectError {
 
 impl EffectError {
     pub fn new(message: impl Into<String>) -> Self {
-        EffectError {
-            message: message.into(),
-            help: None,
-        }
+        EffectError { message: message.into(), help: None }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {

@@ -14,20 +14,14 @@ pub fn check(
         return Ok(());
     }
     if environment.deny.iter().any(|denied| denied == kind) {
-        return Err(format!(
-            "{kind} is denied in environment \"{environment_name}\" (deny list in shipctl.toml)"
-        ));
+        return Err(format!("{kind} is denied in environment \"{environment_name}\" (deny list in shipctl.toml)"));
     }
     if let Some(allowed) = &environment.allow
         && !allowed.iter().any(|allowed| allowed == kind)
     {
         return Err(format!(
             "{kind} is not allowed in environment \"{environment_name}\"; allowed there: {}",
-            if allowed.is_empty() {
-                "nothing".to_string()
-            } else {
-                allowed.join(", ")
-            }
+            if allowed.is_empty() { "nothing".to_string() } else { allowed.join(", ") }
         ));
     }
     Ok(())
@@ -39,23 +33,12 @@ mod tests {
 
     #[test]
     fn allow_and_deny_lists() {
-        let mut environment = Environment {
-            allow: Some(vec!["notify".into()]),
-            ..Environment::default()
-        };
+        let mut environment = Environment { allow: Some(vec!["notify".into()]), ..Environment::default() };
         assert!(check("notify", true, "prod", &environment).is_ok());
-        assert!(
-            check("tag", true, "prod", &environment)
-                .unwrap_err()
-                .contains("allowed there: notify")
-        );
+        assert!(check("tag", true, "prod", &environment).unwrap_err().contains("allowed there: notify"));
         assert!(check("now", false, "prod", &environment).is_ok());
         environment.allow = None;
         environment.deny = vec!["tag".into()];
-        assert!(
-            check("tag", true, "prod", &environment)
-                .unwrap_err()
-                .contains("denied")
-        );
+        assert!(check("tag", true, "prod", &environment).unwrap_err().contains("denied"));
     }
 }

@@ -35,28 +35,16 @@ pub trait Primitive: 'static {
 
     /// Checks that need config but no outside system (a channel exists, a repo is
     /// declared). Runs in every mode, before the executor.
-    fn validate(
-        &self,
-        _params: &Self::Params,
-        _context: &EffectContext,
-    ) -> Result<(), EffectError> {
+    fn validate(&self, _params: &Self::Params, _context: &EffectContext) -> Result<(), EffectError> {
         Ok(())
     }
 
     /// Perform the effect for real.
-    fn live(
-        &self,
-        params: &Self::Params,
-        context: &EffectContext,
-    ) -> Result<Self::Output, EffectError>;
+    fn live(&self, params: &Self::Params, context: &EffectContext) -> Result<Self::Output, EffectError>;
 
     /// The result a live call would give, without touching anything. With
     /// `context.refresh`, read-only queries of the live systems are allowed.
-    fn plan(
-        &self,
-        params: &Self::Params,
-        context: &EffectContext,
-    ) -> Result<Self::Output, EffectError>;
+    fn plan(&self, params: &Self::Params, context: &EffectContext) -> Result<Self::Output, EffectError>;
 }
 
 /// A [`Primitive`] with its types erased, so the registry can hold any of them.
@@ -87,15 +75,12 @@ struct Erased<P: Primitive> {
 }
 
 fn typed<T: 'static>(params: &dyn Any) -> Result<&T, EffectError> {
-    params
-        .downcast_ref::<T>()
-        .ok_or_else(|| EffectError::new("internal error: parameters of the wrong type"))
+    params.downcast_ref::<T>().ok_or_else(|| EffectError::new("internal error: parameters of the wrong type"))
 }
 
 fn output<T: Serialize>(output: T) -> Result<Value, EffectError> {
-    serde_json::to_value(output).map_err(|error| {
-        EffectError::new(format!("internal error: result not serializable: {error}"))
-    })
+    serde_json::to_value(output)
+        .map_err(|error| EffectError::new(format!("internal error: result not serializable: {error}")))
 }
 
 impl<P: Primitive> ErasedPrimitive for Erased<P> {
@@ -121,17 +106,13 @@ impl<P: Primitive> ErasedPrimitive for Erased<P> {
             Err(error) => {
                 let path = error.path().to_string();
                 let path = (path != ".").then_some(path);
-                Err(ArgumentError {
-                    path,
-                    message: error.into_inner().to_string(),
-                })
+                Err(ArgumentError { path, message: error.into_inner().to_string() })
             }
         }
     }
 
     fn validate(&self, params: &dyn Any, context: &EffectContext) -> Result<(), EffectError> {
-        self.primitive
-            .validate(typed::<P::Params>(params)?, context)
+        self.primitive.validate(typed::<P::Params>(params)?, context)
     }
 
     fn live(&self, params: &dyn Any, context: &EffectContext) -> Result<Value, EffectError> {
@@ -159,11 +140,7 @@ impl Registry {
     pub fn add<P: Primitive>(&mut self, primitive: P) {
         let fields = struct_fields::<P::Params>();
         let entry: Rc<dyn ErasedPrimitive> = Rc::new(Erased { primitive, fields });
-        match self
-            .entries
-            .iter()
-            .position(|existing| existing.name() == entry.name())
-        {
+        match self.entries.iter().position(|existing| existing.name() == entry.name()) {
             Some(index) => self.entries[index] = entry,
             None => self.entries.push(entry),
         }
@@ -250,10 +227,7 @@ mod tests {
 
     #[test]
     fn probe_finds_struct_fields() {
-        assert_eq!(
-            struct_fields::<Sample>(),
-            Some(&["release", "namespace"][..])
-        );
+        assert_eq!(struct_fields::<Sample>(), Some(&["release", "namespace"][..]));
         assert_eq!(struct_fields::<String>(), None);
     }
 }

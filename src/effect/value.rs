@@ -16,15 +16,10 @@ pub fn to_json(value: &Dynamic) -> Result<Value, String> {
         return Ok(Value::Number(integer.into()));
     }
     if let Ok(float) = value.as_float() {
-        return Number::from_f64(float)
-            .map(Value::Number)
-            .ok_or_else(|| format!("{float} is not a finite number"));
+        return Number::from_f64(float).map(Value::Number).ok_or_else(|| format!("{float} is not a finite number"));
     }
     if value.is_string() {
-        let text = value
-            .read_lock::<ImmutableString>()
-            .map(|text| text.to_string())
-            .unwrap_or_default();
+        let text = value.read_lock::<ImmutableString>().map(|text| text.to_string()).unwrap_or_default();
         return Ok(Value::String(text));
     }
     if let Ok(character) = value.as_char() {
@@ -34,11 +29,7 @@ pub fn to_json(value: &Dynamic) -> Result<Value, String> {
         let Some(array) = value.read_lock::<Array>() else {
             return Ok(Value::Array(Vec::new()));
         };
-        return array
-            .iter()
-            .map(to_json)
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
+        return array.iter().map(to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
     }
     if value.is_map() {
         let Some(map) = value.read_lock::<Map>() else {
@@ -46,10 +37,7 @@ pub fn to_json(value: &Dynamic) -> Result<Value, String> {
         };
         return map_to_json(&map).map(Value::Object);
     }
-    Err(format!(
-        "a value of type {} cannot be passed to a primitive",
-        value.type_name()
-    ))
+    Err(format!("a value of type {} cannot be passed to a primitive", value.type_name()))
 }
 
 /// An object map as a JSON object.
@@ -74,10 +62,7 @@ pub fn to_dynamic(value: &Value) -> Dynamic {
         Value::String(text) => Dynamic::from(text.clone()),
         Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
         Value::Object(object) => {
-            let map: Map = object
-                .iter()
-                .map(|(key, item)| (key.as_str().into(), to_dynamic(item)))
-                .collect();
+            let map: Map = object.iter().map(|(key, item)| (key.as_str().into(), to_dynamic(item))).collect();
             Dynamic::from_map(map)
         }
     }

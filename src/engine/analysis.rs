@@ -34,13 +34,12 @@ pub fn analyze(ast: &AST) -> Analysis {
     let mut analysis = Analysis::default();
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
-            Some(ASTNode::Stmt(Stmt::Import(import, position))) => {
-                if let Expr::StringConstant(text, _) = &import.0 {
+            Some(ASTNode::Stmt(Stmt::Import(import, _))) => {
+                if let Expr::StringConstant(text, position) = &import.0 {
                     analysis.imports.push((text.to_string(), *position));
                 }
             }
-            Some(ASTNode::Stmt(Stmt::FnCall(call, position)))
-            | Some(ASTNode::Expr(Expr::FnCall(call, position))) => {
+            Some(ASTNode::Stmt(Stmt::FnCall(call, position))) | Some(ASTNode::Expr(Expr::FnCall(call, position))) => {
                 record_call(&mut analysis, call, *position);
             }
             _ => {}
@@ -59,27 +58,15 @@ fn record_call(analysis: &mut Analysis, call: &FnCallExpr, position: Position) {
     let name = call.name.as_str();
     if name == "param" && (1..=2).contains(&call.args.len()) {
         if let Expr::StringConstant(text, _) = &call.args[0] {
-            analysis.params.push(ParamUse {
-                name: text.to_string(),
-                required: call.args.len() == 1,
-                position,
-            });
+            analysis.params.push(ParamUse { name: text.to_string(), required: call.args.len() == 1, position });
         }
         return;
     }
     if call.args.len() == 1
         && let Expr::Map(map, _) = &call.args[0]
     {
-        let keys = map
-            .0
-            .iter()
-            .map(|(ident, _)| (ident.name.to_string(), ident.pos))
-            .collect();
-        analysis.calls.push(LiteralCall {
-            function: name.to_string(),
-            keys,
-            position,
-        });
+        let keys = map.0.iter().map(|(ident, _)| (ident.name.to_string(), ident.pos)).collect();
+        analysis.calls.push(LiteralCall { function: name.to_string(), keys, position });
     }
 }
 
@@ -99,24 +86,10 @@ mod tests {
         let analysis = analyze(&ast);
         assert_eq!(analysis.imports.len(), 1);
         assert_eq!(analysis.imports[0].0, "std/release");
-        let params: Vec<(&str, bool)> = analysis
-            .params
-            .iter()
-            .map(|p| (p.name.as_str(), p.required))
-            .collect();
+        let params: Vec<(&str, bool)> = analysis.params.iter().map(|p| (p.name.as_str(), p.required)).collect();
         assert_eq!(params, vec![("version", true), ("channel", false)]);
-        let tag = analysis
-            .calls
-            .iter()
-            .find(|call| call.function == "tag")
-            .unwrap();
-        assert_eq!(
-            tag.keys
-                .iter()
-                .map(|(key, _)| key.as_str())
-                .collect::<Vec<_>>(),
-            vec!["repo", "nmae"]
-        );
+        let tag = analysis.calls.iter().find(|call| call.function == "tag").unwrap();
+        assert_eq!(tag.keys.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), vec!["repo", "nmae"]);
         assert_eq!(tag.keys[1].1.line(), Some(4));
         assert!(analysis.calls.iter().any(|call| call.function == "notify"));
     }

@@ -41,14 +41,12 @@ pub const BUILTINS: &[(&str, &str)] = &[
         "on_failure(|| { ... })\n\n\
          Registers a compensation. If the script fails later, compensations run in reverse\n\
          order of registration, each effect journaled; a failing compensation is reported and\n\
-         the others still run. `shipctl plan` lists what they would do.\n\n\
+         the others still run. `shipctl plan` lists what they would do. The closure sees\n\
+         captured variables as they were when on_failure was called.\n\n\
          let up = helm_upgrade(#{ ... });\n\
          on_failure(|| helm_rollback(#{ release: \"cdc\", revision: up.previous_revision }));",
     ),
-    (
-        "fail",
-        "fail(message)\n\nStops the script with an error: compensations run, the run is marked failed.",
-    ),
+    ("fail", "fail(message)\n\nStops the script with an error: compensations run, the run is marked failed."),
     (
         "log",
         "log(message), info(message), warn(message)\n\nA line in the run's output and journal. `print` and `debug` work too.",
@@ -57,30 +55,18 @@ pub const BUILTINS: &[(&str, &str)] = &[
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
     let params = Rc::clone(host);
-    engine.register_fn(
-        "param",
-        move |context: NativeCallContext, name: ImmutableString| {
-            required_param(&params, &context, &name)
-        },
-    );
+    engine.register_fn("param", move |context: NativeCallContext, name: ImmutableString| {
+        required_param(&params, &context, &name)
+    });
     let params = Rc::clone(host);
-    engine.register_fn(
-        "param",
-        move |context: NativeCallContext, name: ImmutableString, default: Dynamic| {
-            param_with_default(&params, &context, &name, default)
-        },
-    );
-
-    let environment = Rc::clone(host);
-    engine.register_fn("environment", move || {
-        Dynamic::from_map(environment.environment.clone())
+    engine.register_fn("param", move |context: NativeCallContext, name: ImmutableString, default: Dynamic| {
+        param_with_default(&params, &context, &name, default)
     });
 
-    for (name, level) in [
-        ("log", Level::Info),
-        ("info", Level::Info),
-        ("warn", Level::Warn),
-    ] {
+    let environment = Rc::clone(host);
+    engine.register_fn("environment", move || Dynamic::from_map(environment.environment.clone()));
+
+    for (name, level) in [("log", Level::Info), ("info", Level::Info), ("warn", Level::Warn)] {
         let logger = Rc::clone(host);
         engine.register_fn(
             name,
@@ -94,81 +80,55 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         );
     }
 
-    engine.register_fn(
-        "fail",
-        |context: NativeCallContext, message: Dynamic| -> Result<(), Box<EvalAltResult>> {
-            Err(Box::new(EvalAltResult::ErrorRuntime(
-                message.to_string().into(),
-                context.call_position(),
-            )))
-        },
-    );
+    engine.register_fn("fail", |context: NativeCallContext, message: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        Err(Box::new(EvalAltResult::ErrorRuntime(message.to_string().into(), context.call_position())))
+    });
 
     let steps = Rc::clone(host);
     engine.register_fn(
         "step",
-        move |context: NativeCallContext,
-              name: ImmutableString,
-              body: FnPtr|
-              -> Result<Dynamic, Box<EvalAltResult>> {
-            steps
-                .gate
-                .enter_step(&name)
-                .map_err(|error| steps.raise(error, context.call_position()))?;
+        move |context: NativeCallContext, name: ImmutableString, body: FnPtr| -> Result<Dynamic, Box<EvalAltResult>> {
+            steps.gate.enter_step(&name).map_err(|error| steps.raise(error, context.call_position()))?;
             let result = body.call_within_context::<Dynamic>(&context, ());
-            steps
-                .gate
-                .leave_step(result.is_ok())
-                .map_err(|error| steps.raise(error, context.call_position()))?;
+            steps.gate.leave_step(result.is_ok()).map_err(|error| steps.raise(error, context.call_position()))?;
             result
         },
     );
 
     let compensations = Rc::clone(host);
-    engine.register_fn(
-        "on_failure",
-        move |context: NativeCallContext, function: FnPtr| {
-            let origin = compensations.origin(&context);
-            // The stored context carries the functions and imports the closure needs to run
-            // after the script has returned (store_data is volatile API, not deprecated).
-            #[allow(deprecated)]
-            let stored = context.store_data();
-            compensations.compensations.borrow_mut().push(Compensation {
-                function,
-                context: stored,
-                origin,
-            });
-        },
-    );
+    engine.register_fn("on_failure", move |context: NativeCallContext, mut function: FnPtr| {
+        let origin = compensations.origin(&context);
+        // A compensation undoes what was done when it was registered: it sees captured
+        // variables as they were then, not as a loop or a later assignment left them.
+        for captured in function.iter_curry_mut() {
+            *captured = captured.flatten_clone();
+        }
+        // The stored context carries the functions and imports the closure needs to run
+        // after the script has returned (store_data is volatile API, not deprecated).
+        #[allow(deprecated)]
+        let stored = context.store_data();
+        compensations.compensations.borrow_mut().push(Compensation { function, context: stored, origin });
+    });
 }
 
 /// Time enters scripts only through `now()`, and waiting only through primitives.
 pub(super) fn refuse_clock(engine: &mut Engine) {
     fn refused(context: &NativeCallContext) -> Box<EvalAltResult> {
         Box::new(EvalAltResult::ErrorRuntime(
-            "sleep is not available in shipctl scripts: waits belong to primitives (http_check retries, wait_healthy)".into(),
+            "sleep is not available in shipctl scripts: waits belong to primitives (http_check retries, wait_healthy)"
+                .into(),
             context.call_position(),
         ))
     }
-    engine.register_fn(
-        "sleep",
-        |context: NativeCallContext, _seconds: INT| -> Result<(), Box<EvalAltResult>> {
-            Err(refused(&context))
-        },
-    );
-    engine.register_fn(
-        "sleep",
-        |context: NativeCallContext, _seconds: FLOAT| -> Result<(), Box<EvalAltResult>> {
-            Err(refused(&context))
-        },
-    );
+    engine.register_fn("sleep", |context: NativeCallContext, _seconds: INT| -> Result<(), Box<EvalAltResult>> {
+        Err(refused(&context))
+    });
+    engine.register_fn("sleep", |context: NativeCallContext, _seconds: FLOAT| -> Result<(), Box<EvalAltResult>> {
+        Err(refused(&context))
+    });
 }
 
-fn required_param(
-    host: &ScriptHost,
-    context: &NativeCallContext,
-    name: &str,
-) -> Result<Dynamic, Box<EvalAltResult>> {
+fn required_param(host: &ScriptHost, context: &NativeCallContext, name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
     match host.params.get(name) {
         Some(value) => Ok(Dynamic::from(value.clone())),
         None => Err(Box::new(EvalAltResult::ErrorRuntime(
@@ -180,20 +140,12 @@ fn required_param(
 
 /// "missing param "version": pass it with --set version=<value> (this script reads: ...)".
 pub fn missing_param_message(host: &ScriptHost, name: &str) -> String {
-    missing_param(
-        name,
-        &host.known_params,
-        host.params.keys().map(String::as_str),
-    )
+    missing_param(name, &host.known_params, host.params.keys().map(String::as_str))
 }
 
 /// The message for a missing param, naming the params a script reads and a likely typo
 /// among those given.
-pub fn missing_param<'a>(
-    name: &str,
-    known: &[String],
-    given: impl Iterator<Item = &'a str>,
-) -> String {
+pub fn missing_param<'a>(name: &str, known: &[String], given: impl Iterator<Item = &'a str>) -> String {
     let mut message = format!("missing param \"{name}\": pass it with --set {name}=<value>");
     if !known.is_empty() {
         message.push_str(&format!("; this script reads: {}", known.join(", ")));
@@ -221,18 +173,10 @@ fn param_with_default(
         ))
     };
     if default.is_int() {
-        return text
-            .trim()
-            .parse::<INT>()
-            .map(Dynamic::from_int)
-            .map_err(|_| wrong("an integer"));
+        return text.trim().parse::<INT>().map(Dynamic::from_int).map_err(|_| wrong("an integer"));
     }
     if default.is_float() {
-        return text
-            .trim()
-            .parse::<FLOAT>()
-            .map(Dynamic::from_float)
-            .map_err(|_| wrong("a number"));
+        return text.trim().parse::<FLOAT>().map(Dynamic::from_float).map_err(|_| wrong("a number"));
     }
     if default.is_bool() {
         return match text.trim() {

@@ -160,11 +160,7 @@ fn classify(error: &EvalAltResult) -> ScriptErrorKind {
 
 /// The message (without Rhai's position suffix) and a hint.
 fn describe(error: &EvalAltResult, limits: &Limits) -> (String, Option<String>) {
-    let raise = |key: &str| {
-        Some(format!(
-            "raise [limits] {key} in shipctl.toml if the script really needs more"
-        ))
-    };
+    let raise = |key: &str| Some(format!("raise [limits] {key} in shipctl.toml if the script really needs more"));
     match error {
         EvalAltResult::ErrorRuntime(value, _) => (value.to_string(), None),
         EvalAltResult::ErrorTooManyOperations(_) => (
@@ -175,18 +171,25 @@ fn describe(error: &EvalAltResult, limits: &Limits) -> (String, Option<String>) 
             format!("function calls nested deeper than {} levels (runaway recursion?)", limits.max_call_levels),
             raise("max_call_levels"),
         ),
-        EvalAltResult::ErrorDataTooLarge(what, _) => (format!("{what} is larger than the sandbox allows"), raise("max_string_size / max_array_size / max_map_size")),
-        EvalAltResult::ErrorTooManyModules(_) => (format!("the script loads more than {} modules", limits.max_modules), raise("max_modules")),
-        EvalAltResult::ErrorTerminated(value, _) => (
-            if value.is_unit() { "the script was stopped".to_string() } else { value.to_string() },
-            None,
+        EvalAltResult::ErrorDataTooLarge(what, _) => (
+            format!("{what} is larger than the sandbox allows"),
+            raise("max_string_size / max_array_size / max_map_size"),
         ),
+        EvalAltResult::ErrorTooManyModules(_) => {
+            (format!("the script loads more than {} modules", limits.max_modules), raise("max_modules"))
+        }
+        EvalAltResult::ErrorTerminated(value, _) => {
+            (if value.is_unit() { "the script was stopped".to_string() } else { value.to_string() }, None)
+        }
         EvalAltResult::ErrorFunctionNotFound(signature, _) if signature.starts_with("eval ") || signature == "eval" => {
             ("eval is disabled in shipctl scripts".to_string(), None)
         }
         EvalAltResult::ErrorFunctionNotFound(signature, _) => (
             format!("unknown function or wrong argument types: {signature}"),
-            Some("`shipctl docs` lists the primitives and builtins; primitives take one object map: tag(#{ ... })".to_string()),
+            Some(
+                "`shipctl docs` lists the primitives and builtins; primitives take one object map: tag(#{ ... })"
+                    .to_string(),
+            ),
         ),
         other => (without_position(&other.to_string()), None),
     }
@@ -201,27 +204,15 @@ fn without_position(message: &str) -> String {
 }
 
 fn describe_function(name: &str) -> String {
-    if name.starts_with("anon$") {
-        "closure".to_string()
-    } else {
-        format!("function {name}")
-    }
+    if name.starts_with("anon$") { "closure".to_string() } else { format!("function {name}") }
 }
 
 fn locate(file: &str, position: Position) -> Option<Location> {
-    Some(Location {
-        file: file.to_string(),
-        line: position.line()?,
-        column: position.position().unwrap_or(1),
-    })
+    Some(Location { file: file.to_string(), line: position.line()?, column: position.position().unwrap_or(1) })
 }
 
 fn location_or_start(file: &str, position: Position) -> Location {
-    locate(file, position).unwrap_or(Location {
-        file: file.to_string(),
-        line: 1,
-        column: 1,
-    })
+    locate(file, position).unwrap_or(Location { file: file.to_string(), line: 1, column: 1 })
 }
 
 /// Render `error` for a terminal: message, location, source line with a marker, the
@@ -249,11 +240,7 @@ pub fn render_parts(
     color: bool,
 ) -> String {
     let paint = |style: Style, text: &str| {
-        if color {
-            format!("{}{text}{}", style.render(), style.render_reset())
-        } else {
-            text.to_string()
-        }
+        if color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_string() }
     };
     let red = Style::new().bold().fg_color(Some(AnsiColor::Red.into()));
     let blue = Style::new().bold().fg_color(Some(AnsiColor::Blue.into()));
@@ -271,39 +258,18 @@ pub fn render_parts(
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             let _ = writeln!(out, "{pad} {}", paint(blue, "|"));
-            let _ = writeln!(
-                out,
-                "{} {} {text}",
-                paint(blue, &location.line.to_string()),
-                paint(blue, "|")
-            );
-            let _ = writeln!(
-                out,
-                "{pad} {} {marker_pad}{}",
-                paint(blue, "|"),
-                paint(red, "^")
-            );
+            let _ = writeln!(out, "{} {} {text}", paint(blue, &location.line.to_string()), paint(blue, "|"));
+            let _ = writeln!(out, "{pad} {} {marker_pad}{}", paint(blue, "|"), paint(red, "^"));
         }
     }
     if let Some(step) = step {
         let _ = writeln!(out, "  = in step \"{step}\"");
     }
     for frame in trace.iter().rev() {
-        let _ = writeln!(
-            out,
-            "  = in {}, called at {}",
-            frame.function, frame.location
-        );
+        let _ = writeln!(out, "  = in {}, called at {}", frame.function, frame.location);
     }
     if let Some(help) = help {
-        let _ = writeln!(
-            out,
-            "{}{help}",
-            paint(
-                Style::new().bold().fg_color(Some(AnsiColor::Cyan.into())),
-                "help: "
-            )
-        );
+        let _ = writeln!(out, "{}{help}", paint(Style::new().bold().fg_color(Some(AnsiColor::Cyan.into())), "help: "));
     }
     out
 }

@@ -119,24 +119,16 @@ impl ScriptHost {
 
     /// Where a native call came from.
     pub fn origin(&self, context: &NativeCallContext) -> Location {
-        locate(
-            context.call_source().unwrap_or(&self.main),
-            context.call_position(),
-        )
+        locate(context.call_source().unwrap_or(&self.main), context.call_position())
     }
 
     /// Turn a gate error into a script error at `position`: fatal ones cannot be caught.
     pub fn raise(&self, error: GateError, position: Position) -> Box<EvalAltResult> {
         if let Some(help) = &error.help {
-            self.help
-                .borrow_mut()
-                .insert(error.message.clone(), help.clone());
+            self.help.borrow_mut().insert(error.message.clone(), help.clone());
         }
         if error.is_fatal() {
-            return Box::new(EvalAltResult::ErrorTerminated(
-                error.message.into(),
-                position,
-            ));
+            return Box::new(EvalAltResult::ErrorTerminated(error.message.into(), position));
         }
         Box::new(EvalAltResult::ErrorRuntime(error.message.into(), position))
     }
@@ -153,11 +145,7 @@ impl ScriptHost {
 }
 
 fn locate(file: &str, position: Position) -> Location {
-    Location {
-        file: file.to_string(),
-        line: position.line().unwrap_or(0),
-        column: position.position().unwrap_or(0),
-    }
+    Location { file: file.to_string(), line: position.line().unwrap_or(0), column: position.position().unwrap_or(0) }
 }
 
 /// The engine of a run: the sandbox, the resolver, builtins and primitives bound to
@@ -173,9 +161,7 @@ pub fn build(host: &Rc<ScriptHost>, resolver: resolver::ScriptResolver) -> Engin
     let debugger = Rc::clone(host);
     engine.on_debug(move |text, source, position| {
         let origin = locate(source.unwrap_or(&debugger.main), position);
-        let _ = debugger
-            .gate
-            .log(crate::run::Level::Debug, text, Some(origin));
+        let _ = debugger.gate.log(crate::run::Level::Debug, text, Some(origin));
     });
     let clock = Rc::clone(host);
     engine.on_progress(move |operations| {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::rc::Rc;
 
-use rhai::{AST, Engine, Position};
+use rhai::{AST, Position};
 
 use crate::effect::Registry;
 use crate::error::{Location, did_you_mean};
@@ -39,11 +39,7 @@ pub struct Preflight {
 impl Preflight {
     /// Names of the params the scripts read, sorted, once each.
     pub fn param_names(&self) -> Vec<String> {
-        let names: BTreeSet<&str> = self
-            .params
-            .iter()
-            .map(|param| param.name.as_str())
-            .collect();
+        let names: BTreeSet<&str> = self.params.iter().map(|param| param.name.as_str()).collect();
         names.into_iter().map(str::to_string).collect()
     }
 
@@ -52,26 +48,15 @@ impl Preflight {
         let names = self.param_names();
         let mut seen = BTreeSet::new();
         let mut errors = Vec::new();
-        for read in self
-            .params
-            .iter()
-            .filter(|read| read.required && !given.contains_key(&read.name))
-        {
+        for read in self.params.iter().filter(|read| read.required && !given.contains_key(&read.name)) {
             if !seen.insert(read.name.as_str()) {
                 continue;
             }
             errors.push(ScriptError {
                 kind: ScriptErrorKind::Usage,
-                message: builtins::missing_param(
-                    &read.name,
-                    &names,
-                    given.keys().map(String::as_str),
-                ),
+                message: builtins::missing_param(&read.name, &names, given.keys().map(String::as_str)),
                 location: Some(read.location.clone()),
-                help: Some(format!(
-                    "give it on the command line, or read it as param(\"{}\", <default>)",
-                    read.name
-                )),
+                help: Some(format!("give it on the command line, or read it as param(\"{}\", <default>)", read.name)),
                 trace: Vec::new(),
                 step: None,
             });
@@ -80,10 +65,11 @@ impl Preflight {
     }
 }
 
-/// Compile `main_text` (named `main_name`) and its imports under `root`, recording every
+/// Compile `main_text` (named `main_name`) and its imports under `root` with the
+/// sandbox of `limits`, recording every
 /// source in `sources`. With a `registry`, literal primitive calls are checked too.
 pub fn preflight(
-    engine: &Engine,
+    limits: &crate::config::Limits,
     root: &Path,
     main_name: &str,
     main_text: &str,
@@ -91,6 +77,10 @@ pub fn preflight(
     registry: Option<&Registry>,
 ) -> Preflight {
     let mut result = Preflight::default();
+    // Unoptimized: constant folding would turn object-map literals into constants and
+    // lose the position of every key.
+    let mut engine = super::sandbox(limits);
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut pending: Vec<(String, Rc<str>)> = vec![(main_name.to_string(), Rc::from(main_text))];
     let mut visited = BTreeSet::from([main_name.to_string()]);
@@ -106,13 +96,11 @@ pub fn preflight(
         ast.set_source(name.as_str());
         let analysis = analyze(&ast);
         check_calls(&ast, &analysis, &name, registry, &mut result.errors);
-        result
-            .params
-            .extend(analysis.params.iter().map(|param| ParamRead {
-                name: param.name.clone(),
-                required: param.required,
-                location: location(&name, param.position),
-            }));
+        result.params.extend(analysis.params.iter().map(|param| ParamRead {
+            name: param.name.clone(),
+            required: param.required,
+            location: location(&name, param.position),
+        }));
         for (path, position) in &analysis.imports {
             let target = match locate(&root, Some(&name), path) {
                 Ok(target) => target,
@@ -136,12 +124,7 @@ pub fn preflight(
         }
     }
     result.errors.sort_by(|a, b| {
-        let key = |error: &ScriptError| {
-            error
-                .location
-                .as_ref()
-                .map(|l| (l.file.clone(), l.line, l.column))
-        };
+        let key = |error: &ScriptError| error.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
         key(a).cmp(&key(b))
     });
     result
@@ -153,10 +136,7 @@ fn load(target: &Target) -> Result<Rc<str>, String> {
             let module = name.trim_start_matches(super::resolver::STD_PREFIX);
             stdlib::get(module).map(Rc::from).ok_or_else(|| {
                 let known: Vec<&str> = stdlib::MODULES.iter().map(|(module, _)| *module).collect();
-                format!(
-                    "no stdlib module \"{name}\"; the stdlib has: {}",
-                    known.join(", ")
-                )
+                format!("no stdlib module \"{name}\"; the stdlib has: {}", known.join(", "))
             })
         }
         Target::File { path, .. } => std::fs::read_to_string(path)
@@ -165,19 +145,10 @@ fn load(target: &Target) -> Result<Rc<str>, String> {
     }
 }
 
-fn check_calls(
-    ast: &AST,
-    analysis: &Analysis,
-    file: &str,
-    registry: Option<&Registry>,
-    errors: &mut Vec<ScriptError>,
-) {
+fn check_calls(ast: &AST, analysis: &Analysis, file: &str, registry: Option<&Registry>, errors: &mut Vec<ScriptError>) {
     let Some(registry) = registry else { return };
     for call in &analysis.calls {
-        if ast
-            .iter_functions()
-            .any(|function| function.name == call.function)
-        {
+        if ast.iter_functions().any(|function| function.name == call.function) {
             continue;
         }
         let Some(primitive) = registry.get(&call.function) else {
@@ -201,10 +172,7 @@ fn check_calls(
                 kind: ScriptErrorKind::Arguments,
                 message,
                 location: Some(location(file, *position)),
-                help: Some(format!(
-                    "{kind} takes: {}; see `shipctl docs {kind}`",
-                    fields.join(", ")
-                )),
+                help: Some(format!("{kind} takes: {}; see `shipctl docs {kind}`", fields.join(", "))),
                 trace: Vec::new(),
                 step: None,
             });
@@ -224,9 +192,5 @@ fn import_error(message: String, file: &str, position: Position) -> ScriptError 
 }
 
 fn location(file: &str, position: Position) -> Location {
-    Location {
-        file: file.to_string(),
-        line: position.line().unwrap_or(1),
-        column: position.position().unwrap_or(1),
-    }
+    Location { file: file.to_string(), line: position.line().unwrap_or(1), column: position.position().unwrap_or(1) }
 }

@@ -65,12 +65,7 @@ impl ScriptResolver {
         locate(&self.root, importer, path)
     }
 
-    fn load(
-        &self,
-        engine: &Engine,
-        target: &Target,
-        position: Position,
-    ) -> Result<SharedModule, Box<EvalAltResult>> {
+    fn load(&self, engine: &Engine, target: &Target, position: Position) -> Result<SharedModule, Box<EvalAltResult>> {
         let name = target.name().to_string();
         if let Some(module) = self.cache.borrow().get(&name) {
             return Ok(module.clone());
@@ -78,11 +73,7 @@ impl ScriptResolver {
         if self.loading.borrow().contains(&name) {
             let mut chain = self.loading.borrow().clone();
             chain.push(name.clone());
-            return Err(refused(
-                &name,
-                format!("import cycle: {}", chain.join(" -> ")),
-                position,
-            ));
+            return Err(refused(&name, format!("import cycle: {}", chain.join(" -> ")), position));
         }
         let ast = match self.compiled.borrow_mut().remove(&name) {
             Some(ast) => ast,
@@ -91,19 +82,13 @@ impl ScriptResolver {
         self.loading.borrow_mut().push(name.clone());
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine);
         self.loading.borrow_mut().pop();
-        let module: SharedModule = module
-            .map_err(|error| Box::new(EvalAltResult::ErrorInModule(name.clone(), error, position)))?
-            .into();
+        let module: SharedModule =
+            module.map_err(|error| Box::new(EvalAltResult::ErrorInModule(name.clone(), error, position)))?.into();
         self.cache.borrow_mut().insert(name, module.clone());
         Ok(module)
     }
 
-    fn compile(
-        &self,
-        engine: &Engine,
-        target: &Target,
-        position: Position,
-    ) -> Result<AST, Box<EvalAltResult>> {
+    fn compile(&self, engine: &Engine, target: &Target, position: Position) -> Result<AST, Box<EvalAltResult>> {
         let name = target.name().to_string();
         let text: Rc<str> = match target {
             Target::Std(name) => {
@@ -112,33 +97,20 @@ impl ScriptResolver {
                 let source = stdlib::get(module).ok_or_else(|| {
                     refused(
                         name,
-                        format!(
-                            "no stdlib module \"{name}\"; the stdlib has: {}",
-                            known.join(", ")
-                        ),
+                        format!("no stdlib module \"{name}\"; the stdlib has: {}", known.join(", ")),
                         position,
                     )
                 })?;
                 source.into()
             }
             Target::File { path, .. } => std::fs::read_to_string(path)
-                .map_err(|error| {
-                    refused(
-                        &name,
-                        format!("cannot read module {}: {error}", path.display()),
-                        position,
-                    )
-                })?
+                .map_err(|error| refused(&name, format!("cannot read module {}: {error}", path.display()), position))?
                 .into(),
         };
         self.sources.insert(&name, Rc::clone(&text));
-        let mut ast = engine.compile(&*text).map_err(|error| {
-            Box::new(EvalAltResult::ErrorInModule(
-                name.clone(),
-                Box::new(error.into()),
-                position,
-            ))
-        })?;
+        let mut ast = engine
+            .compile(&*text)
+            .map_err(|error| Box::new(EvalAltResult::ErrorInModule(name.clone(), Box::new(error.into()), position)))?;
         ast.set_source(name.as_str());
         Ok(ast)
     }
@@ -152,9 +124,7 @@ impl ModuleResolver for ScriptResolver {
         path: &str,
         position: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
-        let target = self
-            .locate(source, path)
-            .map_err(|message| refused(path, message, position))?;
+        let target = self.locate(source, path).map_err(|message| refused(path, message, position))?;
         self.load(engine, &target, position)
     }
 }
@@ -174,10 +144,7 @@ pub fn locate(root: &Path, importer: Option<&str>, path: &str) -> Result<Target,
         return Err("empty import path".to_string());
     }
     if let Some(rest) = path.strip_prefix(STD_PREFIX) {
-        return Ok(Target::Std(format!(
-            "{STD_PREFIX}{}",
-            rest.strip_suffix(".rhai").unwrap_or(rest)
-        )));
+        return Ok(Target::Std(format!("{STD_PREFIX}{}", rest.strip_suffix(".rhai").unwrap_or(rest))));
     }
     if Path::new(path).is_absolute() || path.starts_with('~') {
         return Err(format!(
@@ -185,11 +152,7 @@ pub fn locate(root: &Path, importer: Option<&str>, path: &str) -> Result<Target,
             root.display()
         ));
     }
-    let with_extension = if Path::new(path).extension().is_some() {
-        path.to_string()
-    } else {
-        format!("{path}.rhai")
-    };
+    let with_extension = if Path::new(path).extension().is_some() { path.to_string() } else { format!("{path}.rhai") };
     // Imports from the stdlib stay in the stdlib.
     if let Some(importer) = importer.filter(|importer| importer.starts_with(STD_PREFIX)) {
         let directory = Path::new(importer).parent().unwrap_or(Path::new("std"));
@@ -198,22 +161,14 @@ pub fn locate(root: &Path, importer: Option<&str>, path: &str) -> Result<Target,
             .ok_or_else(|| format!("import \"{path}\" from {importer} leaves the stdlib"))?;
         return Ok(Target::Std(joined.to_string_lossy().replace('\\', "/")));
     }
-    let directory = importer
-        .and_then(|importer| Path::new(importer).parent())
-        .unwrap_or(Path::new(""));
+    let directory = importer.and_then(|importer| Path::new(importer).parent()).unwrap_or(Path::new(""));
     let relative = normalize(&directory.join(&with_extension)).ok_or_else(|| {
-        format!(
-            "import \"{path}\" leaves the scripts root {}; modules must live inside it",
-            root.display()
-        )
+        format!("import \"{path}\" leaves the scripts root {}; modules must live inside it", root.display())
     })?;
     let lexical = root.join(&relative);
-    let canonical = lexical.canonicalize().map_err(|_| {
-        format!(
-            "module not found: import \"{path}\" looked for {}",
-            relative.display()
-        )
-    })?;
+    let canonical = lexical
+        .canonicalize()
+        .map_err(|_| format!("module not found: import \"{path}\" looked for {}", relative.display()))?;
     if !canonical.starts_with(root) {
         return Err(format!(
             "import \"{path}\" resolves to {}, outside the scripts root {} (through a symlink); modules must live inside it",
@@ -221,15 +176,8 @@ pub fn locate(root: &Path, importer: Option<&str>, path: &str) -> Result<Target,
             root.display()
         ));
     }
-    let name = canonical
-        .strip_prefix(root)
-        .unwrap_or(&canonical)
-        .to_string_lossy()
-        .replace('\\', "/");
-    Ok(Target::File {
-        name,
-        path: canonical,
-    })
+    let name = canonical.strip_prefix(root).unwrap_or(&canonical).to_string_lossy().replace('\\', "/");
+    Ok(Target::File { name, path: canonical })
 }
 
 /// Resolve `.` and `..` lexically; `None` if the path climbs above its start.
@@ -270,10 +218,6 @@ mod tests {
         assert!(absolute.contains("absolute path"), "{absolute}");
         let missing = locate(&root, Some("release.rhai"), "nope").unwrap_err();
         assert!(missing.contains("module not found"), "{missing}");
-        assert!(
-            locate(&root, Some("std/release"), "../../x")
-                .unwrap_err()
-                .contains("leaves the stdlib")
-        );
+        assert!(locate(&root, Some("std/release"), "../../x").unwrap_err().contains("leaves the stdlib"));
     }
 }

@@ -21,13 +21,7 @@ impl SourceMap {
 
     /// A copy that can leave the script thread.
     pub fn snapshot(&self) -> Sources {
-        Sources(
-            self.files
-                .borrow()
-                .iter()
-                .map(|(name, text)| (name.clone(), text.to_string()))
-                .collect(),
-        )
+        Sources(self.files.borrow().iter().map(|(name, text)| (name.clone(), text.to_string())).collect())
     }
 }
 

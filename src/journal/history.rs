@@ -29,20 +29,12 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunSummary>, JournalError> {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(JournalError::Read {
-                path: dir.to_path_buf(),
-                source,
-            });
+            return Err(JournalError::Read { path: dir.to_path_buf(), source });
         }
     };
     let mut runs = Vec::new();
     for entry in entries {
-        let path = entry
-            .map_err(|source| JournalError::Read {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .path();
+        let path = entry.map_err(|source| JournalError::Read { path: dir.to_path_buf(), source })?.path();
         if path.extension().and_then(|extension| extension.to_str()) != Some("jsonl") {
             continue;
         }
@@ -51,32 +43,20 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunSummary>, JournalError> {
             Err(error) => tracing::warn!("skipping {}: {error}", path.display()),
         }
     }
-    runs.sort_by(|a, b| {
-        b.started_at
-            .cmp(&a.started_at)
-            .then_with(|| b.run_id.cmp(&a.run_id))
-    });
+    runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.run_id.cmp(&a.run_id)));
     Ok(runs)
 }
 
 fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| JournalError::Read { path: path.to_path_buf(), source })?;
     let first = text.lines().next().unwrap_or("");
-    let header = parse_header(first).map_err(|message| JournalError::Invalid {
-        path: path.to_path_buf(),
-        line: 1,
-        message,
-    })?;
-    let footer = text
-        .lines()
-        .last()
-        .and_then(|line| match serde_json::from_str::<Record>(line) {
-            Ok(Record::Footer(footer)) => Some(footer),
-            _ => None,
-        });
+    let header =
+        parse_header(first).map_err(|message| JournalError::Invalid { path: path.to_path_buf(), line: 1, message })?;
+    let footer = text.lines().last().and_then(|line| match serde_json::from_str::<Record>(line) {
+        Ok(Record::Footer(footer)) => Some(footer),
+        _ => None,
+    });
     let (status, duration_ms) = match footer {
         Some(footer) => (status_word(footer.status), Some(footer.duration_ms)),
         None => ("unfinished".to_string(), None),

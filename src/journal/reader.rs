@@ -28,20 +28,12 @@ impl Journal {
 /// Read and check a journal. A last line cut mid-record is dropped and reported through
 /// [`Journal::truncated`]; any other broken line is an error naming it.
 pub fn read_journal(path: &Path) -> Result<Journal, JournalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JournalError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let invalid = |line: usize, message: String| JournalError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    let text =
+        std::fs::read_to_string(path).map_err(|source| JournalError::Read { path: path.to_path_buf(), source })?;
+    let invalid = |line: usize, message: String| JournalError::Invalid { path: path.to_path_buf(), line, message };
     let lines: Vec<&str> = text.lines().collect();
     let ends_with_newline = text.ends_with('\n');
-    let first = lines
-        .first()
-        .ok_or_else(|| invalid(1, "the journal is empty".to_string()))?;
+    let first = lines.first().ok_or_else(|| invalid(1, "the journal is empty".to_string()))?;
     let header = parse_header(first).map_err(|message| invalid(1, message))?;
     let mut records = Vec::with_capacity(lines.len());
     let mut truncated = false;
@@ -53,27 +45,17 @@ pub fn read_journal(path: &Path) -> Result<Journal, JournalError> {
             Err(error) => return Err(invalid(index + 1, format!("not a journal record: {error}"))),
         }
     }
-    Ok(Journal {
-        path: path.to_path_buf(),
-        header,
-        records,
-        truncated,
-    })
+    Ok(Journal { path: path.to_path_buf(), header, records, truncated })
 }
 
 /// The header alone, for listings.
 pub(super) fn parse_header(line: &str) -> Result<Header, String> {
-    let value: serde_json::Value = serde_json::from_str(line)
-        .map_err(|error| format!("the first line is not JSON: {error}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|error| format!("the first line is not JSON: {error}"))?;
     if value.get("type").and_then(|kind| kind.as_str()) != Some("header") {
-        return Err(
-            "the first line is not a journal header; is this a shipctl journal?".to_string(),
-        );
+        return Err("the first line is not a journal header; is this a shipctl journal?".to_string());
     }
-    let format = value
-        .get("format")
-        .and_then(|format| format.as_u64())
-        .unwrap_or(0);
+    let format = value.get("format").and_then(|format| format.as_u64()).unwrap_or(0);
     if format > u64::from(FORMAT_VERSION) {
         return Err(format!(
             "journal format {format} is newer than this shipctl reads (format {FORMAT_VERSION}, shipctl {}); \

@@ -21,21 +21,10 @@ impl JournalWriter {
     /// overwrites an existing journal.
     pub fn create(dir: &Path, run_id: &str) -> Result<JournalWriter, JournalError> {
         let path = dir.join(format!("{run_id}.jsonl"));
-        let write_error = |source| JournalError::Write {
-            path: path.clone(),
-            source,
-        };
+        let write_error = |source| JournalError::Write { path: path.clone(), source };
         std::fs::create_dir_all(dir).map_err(write_error)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(write_error)?;
-        Ok(JournalWriter {
-            file,
-            path,
-            buffer: Vec::with_capacity(1024),
-        })
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(write_error)?;
+        Ok(JournalWriter { file, path, buffer: Vec::with_capacity(1024) })
     }
 
     /// Where the journal is.
@@ -46,19 +35,11 @@ impl JournalWriter {
     /// Write one record as a line and make it durable.
     pub fn append(&mut self, record: &Record) -> Result<(), JournalError> {
         self.buffer.clear();
-        serde_json::to_writer(&mut self.buffer, record).map_err(|error| JournalError::Write {
-            path: self.path.clone(),
-            source: error.into(),
-        })?;
+        serde_json::to_writer(&mut self.buffer, record)
+            .map_err(|error| JournalError::Write { path: self.path.clone(), source: error.into() })?;
         self.buffer.push(b'\n');
-        let result = self
-            .file
-            .write_all(&self.buffer)
-            .and_then(|()| self.file.sync_data());
-        result.map_err(|source| JournalError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        let result = self.file.write_all(&self.buffer).and_then(|()| self.file.sync_data());
+        result.map_err(|source| JournalError::Write { path: self.path.clone(), source })
     }
 }
 
@@ -72,11 +53,7 @@ pub fn new_run_id() -> String {
     // RandomState is seeded randomly per process; mixing in the clock and pid makes
     // two runs started in the same second differ.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        now.duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
+    hasher.write_u128(now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default());
     hasher.write_u32(std::process::id());
     format!("{date}-{time}-{:06x}", hasher.finish() & 0xff_ffff)
 }

@@ -27,15 +27,10 @@ pub struct NowOutput {
 
 impl NowOutput {
     pub fn at(time: SystemTime) -> NowOutput {
-        let since_epoch = time
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let iso = crate::time::rfc3339(time);
         let seconds = humantime::format_rfc3339_seconds(time).to_string();
-        let stamp: String = seconds
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == 'T' || *c == 'Z')
-            .collect();
+        let stamp: String = seconds.chars().filter(|c| c.is_ascii_digit() || *c == 'T' || *c == 'Z').collect();
         NowOutput {
             unix: since_epoch.as_secs() as i64,
             unix_ms: since_epoch.as_millis() as i64,
@@ -62,19 +57,11 @@ impl Primitive for Now {
         false
     }
 
-    fn live(
-        &self,
-        _params: &NowParams,
-        _context: &EffectContext,
-    ) -> Result<NowOutput, EffectError> {
+    fn live(&self, _params: &NowParams, _context: &EffectContext) -> Result<NowOutput, EffectError> {
         Ok(NowOutput::at(SystemTime::now()))
     }
 
-    fn plan(
-        &self,
-        _params: &NowParams,
-        _context: &EffectContext,
-    ) -> Result<NowOutput, EffectError> {
+    fn plan(&self, _params: &NowParams, _context: &EffectContext) -> Result<NowOutput, EffectError> {
         Ok(NowOutput::at(SystemTime::now()))
     }
 }

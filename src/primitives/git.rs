@@ -43,20 +43,15 @@ struct RepoTarget {
 fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, EffectError> {
     let config = &context.project.config;
     if let Some(declared) = config.repos.get(repo) {
-        return Ok(RepoTarget {
-            path: context.project.resolve(&declared.path),
-            semver: declared.semver,
-        });
+        return Ok(RepoTarget { path: context.project.resolve(&declared.path), semver: declared.semver });
     }
     let path = Path::new(repo);
-    let inside = !path.is_absolute()
-        && !path
-            .components()
-            .any(|component| matches!(component, Component::ParentDir));
+    let inside = !path.is_absolute() && !path.components().any(|component| matches!(component, Component::ParentDir));
     let names: Vec<&str> = config.repos.keys().map(String::as_str).collect();
     if !inside {
-        return Err(EffectError::new(format!("repo \"{repo}\" is outside the scripts root"))
-            .with_help("declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name"));
+        return Err(EffectError::new(format!("repo \"{repo}\" is outside the scripts root")).with_help(
+            "declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name",
+        ));
     }
     let resolved = context.project.resolve(path);
     if !resolved.exists() {
@@ -65,17 +60,12 @@ fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, Effec
         ));
         error.help = Some(match did_you_mean(repo, names.iter().copied()) {
             Some(close) => format!("did you mean \"{close}\"?"),
-            None if names.is_empty() => {
-                "declare it as [repos.<name>] with path = \"...\" in shipctl.toml".to_string()
-            }
+            None if names.is_empty() => "declare it as [repos.<name>] with path = \"...\" in shipctl.toml".to_string(),
             None => format!("declared repos: {}", names.join(", ")),
         });
         return Err(error);
     }
-    Ok(RepoTarget {
-        path: resolved,
-        semver: false,
-    })
+    Ok(RepoTarget { path: resolved, semver: false })
 }
 
 /// `X.Y.Z` with numeric parts without leading zeros, optionally `-pre.release`.
@@ -85,26 +75,20 @@ pub fn is_semver(name: &str) -> bool {
         None => (name, None),
     };
     let numeric = |part: &str| {
-        !part.is_empty()
-            && part.chars().all(|c| c.is_ascii_digit())
-            && (part == "0" || !part.starts_with('0'))
+        !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) && (part == "0" || !part.starts_with('0'))
     };
     let parts: Vec<&str> = core.split('.').collect();
     let pre_ok = pre.is_none_or(|pre| {
         !pre.is_empty()
-            && pre.split('.').all(|part| {
-                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            })
+            && pre
+                .split('.')
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
     });
     parts.len() == 3 && parts.iter().all(|part| numeric(part)) && pre_ok
 }
 
 fn git_error(action: &str, path: &Path, error: git2::Error) -> EffectError {
-    EffectError::new(format!(
-        "{action} in {}: {}",
-        path.display(),
-        error.message()
-    ))
+    EffectError::new(format!("{action} in {}: {}", path.display(), error.message()))
 }
 
 fn short(id: git2::Oid) -> String {
@@ -118,11 +102,7 @@ struct Inspection {
     existing: Option<git2::Oid>,
 }
 
-fn inspect(
-    repository: &git2::Repository,
-    path: &Path,
-    params: &TagParams,
-) -> Result<Inspection, EffectError> {
+fn inspect(repository: &git2::Repository, path: &Path, params: &TagParams) -> Result<Inspection, EffectError> {
     let target = params.target.as_deref().unwrap_or("HEAD");
     let commit = repository
         .revparse_single(target)
@@ -131,10 +111,7 @@ fn inspect(
         .id();
     let existing = match repository.find_reference(&format!("refs/tags/{}", params.name)) {
         Ok(reference) => Some(
-            reference
-                .peel_to_commit()
-                .map_err(|error| git_error("cannot read the existing tag", path, error))?
-                .id(),
+            reference.peel_to_commit().map_err(|error| git_error("cannot read the existing tag", path, error))?.id(),
         ),
         Err(error) if error.code() == git2::ErrorCode::NotFound => None,
         Err(error) => return Err(git_error("cannot look up the tag", path, error)),
@@ -153,8 +130,7 @@ fn inspect(
 }
 
 fn open(path: &Path) -> Result<git2::Repository, EffectError> {
-    git2::Repository::open(path)
-        .map_err(|error| git_error("cannot open the git repository", path, error))
+    git2::Repository::open(path).map_err(|error| git_error("cannot open the git repository", path, error))
 }
 
 fn signature(repository: &git2::Repository) -> Result<git2::Signature<'static>, EffectError> {
@@ -162,12 +138,8 @@ fn signature(repository: &git2::Repository) -> Result<git2::Signature<'static>, 
         return Ok(signature.to_owned());
     }
     let user = crate::run::user();
-    git2::Signature::now(&user, &format!("{user}@shipctl.invalid")).map_err(|error| {
-        EffectError::new(format!(
-            "cannot make a tagger signature: {}",
-            error.message()
-        ))
-    })
+    git2::Signature::now(&user, &format!("{user}@shipctl.invalid"))
+        .map_err(|error| EffectError::new(format!("cannot make a tagger signature: {}", error.message())))
 }
 
 fn push(
@@ -181,21 +153,9 @@ fn push(
         let remotes = repository
             .remotes()
             .ok()
-            .map(|names| {
-                names
-                    .iter()
-                    .filter_map(|name| name.ok().flatten().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
+            .map(|names| names.iter().filter_map(|name| name.ok().flatten().map(str::to_string)).collect::<Vec<_>>())
             .unwrap_or_default();
-        git_error(
-            &format!(
-                "no remote \"{remote_name}\" (remotes: {})",
-                remotes.join(", ")
-            ),
-            path,
-            error,
-        )
+        git_error(&format!("no remote \"{remote_name}\" (remotes: {})", remotes.join(", ")), path, error)
     })?;
     let rejected = std::cell::RefCell::new(None::<String>);
     let mut callbacks = git2::RemoteCallbacks::new();
@@ -211,19 +171,11 @@ fn push(
     let refspec = format!("refs/tags/{tag}:refs/tags/{tag}");
     remote
         .push(&[refspec.as_str()], Some(&mut options))
-        .map_err(|error| {
-            git_error(
-                &format!("cannot push tag {tag} to {remote_name}"),
-                path,
-                error,
-            )
-        })?;
+        .map_err(|error| git_error(&format!("cannot push tag {tag} to {remote_name}"), path, error))?;
     drop(options);
     if let Some(reason) = rejected.into_inner() {
-        return Err(
-            EffectError::new(format!("{remote_name} rejected tag {tag} ({reason})"))
-                .with_help("the remote has a different tag of that name: pick a new version"),
-        );
+        return Err(EffectError::new(format!("{remote_name} rejected tag {tag} ({reason})"))
+            .with_help("the remote has a different tag of that name: pick a new version"));
     }
     Ok(())
 }
@@ -242,13 +194,8 @@ impl Primitive for Tag {
 
     fn validate(&self, params: &TagParams, context: &EffectContext) -> Result<(), EffectError> {
         let repo = resolve_repo(&params.repo, context)?;
-        if params.name.is_empty()
-            || !git2::Reference::is_valid_name(&format!("refs/tags/{}", params.name))
-        {
-            return Err(EffectError::new(format!(
-                "\"{}\" is not a valid tag name",
-                params.name
-            )));
+        if params.name.is_empty() || !git2::Reference::is_valid_name(&format!("refs/tags/{}", params.name)) {
+            return Err(EffectError::new(format!("\"{}\" is not a valid tag name", params.name)));
         }
         if repo.semver && !is_semver(&params.name) {
             return Err(EffectError::new(format!(
@@ -270,22 +217,10 @@ impl Primitive for Tag {
                 .find_object(inspection.commit, None)
                 .map_err(|error| git_error("cannot read the target", &path, error))?;
             repository
-                .tag(
-                    &params.name,
-                    &object,
-                    &signature(&repository)?,
-                    &params.message,
-                    false,
-                )
-                .map_err(|error| {
-                    git_error(&format!("cannot create tag {}", params.name), &path, error)
-                })?;
+                .tag(&params.name, &object, &signature(&repository)?, &params.message, false)
+                .map_err(|error| git_error(&format!("cannot create tag {}", params.name), &path, error))?;
         } else {
-            context.progress(&format!(
-                "tag {} already on {}",
-                params.name,
-                short(inspection.commit)
-            ));
+            context.progress(&format!("tag {} already on {}", params.name, short(inspection.commit)));
         }
         let pushed = match &params.push {
             Some(remote) => {
@@ -294,12 +229,7 @@ impl Primitive for Tag {
             }
             None => false,
         };
-        Ok(TagOutput {
-            name: params.name.clone(),
-            commit: inspection.commit.to_string(),
-            created,
-            pushed,
-        })
+        Ok(TagOutput { name: params.name.clone(), commit: inspection.commit.to_string(), created, pushed })
     }
 
     fn plan(&self, params: &TagParams, context: &EffectContext) -> Result<TagOutput, EffectError> {

@@ -65,28 +65,16 @@ impl Primitive for HttpCheck {
         include_str!("docs/http_check.md")
     }
 
-    fn validate(
-        &self,
-        params: &HttpCheckParams,
-        _context: &EffectContext,
-    ) -> Result<(), EffectError> {
-        let url = reqwest::Url::parse(&params.url).map_err(|error| {
-            EffectError::new(format!("url {:?} is not a URL: {error}", params.url))
-        })?;
+    fn validate(&self, params: &HttpCheckParams, _context: &EffectContext) -> Result<(), EffectError> {
+        let url = reqwest::Url::parse(&params.url)
+            .map_err(|error| EffectError::new(format!("url {:?} is not a URL: {error}", params.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(EffectError::new(format!(
-                "url {:?} is not http or https",
-                params.url
-            )));
+            return Err(EffectError::new(format!("url {:?} is not http or https", params.url)));
         }
         Ok(())
     }
 
-    fn live(
-        &self,
-        params: &HttpCheckParams,
-        context: &EffectContext,
-    ) -> Result<HttpCheckOutput, EffectError> {
+    fn live(&self, params: &HttpCheckParams, context: &EffectContext) -> Result<HttpCheckOutput, EffectError> {
         let client = context.http()?;
         let attempts = params.retries.unwrap_or(DEFAULT_RETRIES).saturating_add(1);
         let interval = params.interval.unwrap_or(DEFAULT_INTERVAL);
@@ -94,23 +82,16 @@ impl Primitive for HttpCheck {
         let mut last = String::from("no attempt made");
         for number in 1..=attempts {
             let started = Instant::now();
-            let answer = context.block_on(async {
+            let answer = context.block_on(|| async {
                 let response = client.get(&params.url).timeout(timeout).send().await?;
                 let status = response.status().as_u16();
-                let body = if params.contains.is_some() {
-                    response.text().await?
-                } else {
-                    String::new()
-                };
+                let body = if params.contains.is_some() { response.text().await? } else { String::new() };
                 Ok::<_, reqwest::Error>((status, body))
             })?;
             let latency = started.elapsed();
             match answer {
                 Ok((status, body)) => {
-                    let body_ok = params
-                        .contains
-                        .as_ref()
-                        .is_none_or(|text| body.contains(text.as_str()));
+                    let body_ok = params.contains.as_ref().is_none_or(|text| body.contains(text.as_str()));
                     if status == params.expected() && body_ok {
                         return Ok(HttpCheckOutput {
                             url: params.url.clone(),
@@ -129,13 +110,11 @@ impl Primitive for HttpCheck {
                         )
                     };
                 }
-                Err(error) => {
-                    last = format!("{} ({} ms)", error.without_url(), latency.as_millis())
-                }
+                Err(error) => last = format!("{} ({} ms)", error.without_url(), latency.as_millis()),
             }
             if number < attempts {
                 context.progress(&format!("attempt {number} of {attempts}: {last}"));
-                context.block_on(tokio::time::sleep(interval))?;
+                context.sleep(interval)?;
             }
         }
         Err(EffectError::new(format!(
@@ -145,16 +124,7 @@ impl Primitive for HttpCheck {
         )))
     }
 
-    fn plan(
-        &self,
-        params: &HttpCheckParams,
-        _context: &EffectContext,
-    ) -> Result<HttpCheckOutput, EffectError> {
-        Ok(HttpCheckOutput {
-            url: params.url.clone(),
-            status: params.expected(),
-            attempts: 1,
-            latency_ms: 0,
-        })
+    fn plan(&self, params: &HttpCheckParams, _context: &EffectContext) -> Result<HttpCheckOutput, EffectError> {
+        Ok(HttpCheckOutput { url: params.url.clone(), status: params.expected(), attempts: 1, latency_ms: 0 })
     }
 }

@@ -36,19 +36,16 @@ pub struct NotifyOutput {
     pub status: u16,
 }
 
-fn channel<'a>(
-    params: &NotifyParams,
-    context: &'a EffectContext,
-) -> Result<&'a ChannelConfig, EffectError> {
+fn channel<'a>(params: &NotifyParams, context: &'a EffectContext) -> Result<&'a ChannelConfig, EffectError> {
     let channels = &context.project.config.notify;
     channels.get(&params.channel).ok_or_else(|| {
         let names: Vec<&str> = channels.keys().map(String::as_str).collect();
         let error = EffectError::new(format!("no notification channel \"{}\"", params.channel));
         match did_you_mean(&params.channel, names.iter().copied()) {
             Some(close) => error.with_help(format!("did you mean \"{close}\"?")),
-            None if names.is_empty() => error.with_help(
-                "declare one as [notify.<name>] in shipctl.toml (kind = \"stdout\" for local use)",
-            ),
+            None if names.is_empty() => {
+                error.with_help("declare one as [notify.<name>] in shipctl.toml (kind = \"stdout\" for local use)")
+            }
             None => error.with_help(format!("channels: {}", names.join(", "))),
         }
     })
@@ -100,26 +97,21 @@ fn attempt(
     context: &EffectContext,
 ) -> Result<u16, Failure> {
     let request = client.post(url).timeout(timeout).json(body);
-    let response = context.block_on(request.send()).map_err(Failure::Fatal)?;
+    let response = context.block_on(|| request.send()).map_err(Failure::Fatal)?;
     let response = match response {
         Ok(response) => response,
         Err(error) if error.is_timeout() || error.is_connect() || error.is_request() => {
             return Err(Failure::Retry(error.without_url().to_string()));
         }
         Err(error) => {
-            return Err(Failure::Fatal(EffectError::new(
-                error.without_url().to_string(),
-            )));
+            return Err(Failure::Fatal(EffectError::new(error.without_url().to_string())));
         }
     };
     let status = response.status();
     if status.is_success() {
         return Ok(status.as_u16());
     }
-    let text = context
-        .block_on(response.text())
-        .map_err(Failure::Fatal)?
-        .unwrap_or_default();
+    let text = context.block_on(|| response.text()).map_err(Failure::Fatal)?.unwrap_or_default();
     let excerpt: String = text.chars().take(500).collect();
     if status.is_server_error() {
         return Err(Failure::Retry(format!("{status}: {excerpt}")));
@@ -146,11 +138,7 @@ impl Primitive for Notify {
         channel(params, context).map(|_| ())
     }
 
-    fn live(
-        &self,
-        params: &NotifyParams,
-        context: &EffectContext,
-    ) -> Result<NotifyOutput, EffectError> {
+    fn live(&self, params: &NotifyParams, context: &EffectContext) -> Result<NotifyOutput, EffectError> {
         let config = channel(params, context)?;
         let output = |attempts, status| NotifyOutput {
             channel: params.channel.clone(),
@@ -185,33 +173,16 @@ impl Primitive for Notify {
                     "attempt {number} of {attempts} failed ({last}); retrying in {}",
                     crate::time::format_duration(backoff)
                 ));
-                context.block_on(tokio::time::sleep(backoff))?;
+                context.sleep(backoff)?;
                 backoff = backoff.saturating_mul(2);
             }
         }
-        Err(EffectError::new(format!(
-            "channel \"{}\" not reached after {attempts} attempts: {last}",
-            params.channel
-        )))
+        Err(EffectError::new(format!("channel \"{}\" not reached after {attempts} attempts: {last}", params.channel)))
     }
 
-    fn plan(
-        &self,
-        params: &NotifyParams,
-        context: &EffectContext,
-    ) -> Result<NotifyOutput, EffectError> {
+    fn plan(&self, params: &NotifyParams, context: &EffectContext) -> Result<NotifyOutput, EffectError> {
         let config = channel(params, context)?;
-        let status = if config.kind == ChannelKind::Stdout {
-            0
-        } else {
-            200
-        };
-        Ok(NotifyOutput {
-            channel: params.channel.clone(),
-            kind: config.kind,
-            delivered: true,
-            attempts: 1,
-            status,
-        })
+        let status = if config.kind == ChannelKind::Stdout { 0 } else { 200 };
+        Ok(NotifyOutput { channel: params.channel.clone(), kind: config.kind, delivered: true, attempts: 1, status })
     }
 }

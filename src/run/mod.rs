@@ -18,9 +18,7 @@ pub use provenance::{sha256_hex, user};
 pub use reporter::{Event, Level, Reporter, Silent};
 
 use crate::config::{Environment, Project};
-use crate::effect::{
-    EffectContext, EffectReport, Executor, Gate, GateErrorKind, Live, Mode, Plan, Registry,
-};
+use crate::effect::{EffectContext, EffectReport, Executor, Gate, GateErrorKind, Live, Mode, Plan, Registry};
 use crate::engine::{self, ScriptError, ScriptErrorKind, ScriptHost, SourceMap, Sources};
 use crate::error::{Error, Location, did_you_mean};
 use crate::journal::{Footer, Header, JournalWriter, Record, RunStatus, new_run_id};
@@ -97,10 +95,7 @@ pub struct RunReport {
 /// Run `request`, telling `reporter` as it goes. Errors before the script starts (config,
 /// syntax, missing params, policy) come back as [`Error`]; a script that fails once
 /// started comes back as a report with status `failed`.
-pub fn execute(
-    request: RunRequest,
-    reporter: Box<dyn Reporter + Send>,
-) -> Result<RunReport, Error> {
+pub fn execute(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> Result<RunReport, Error> {
     // The engine and its values stay on one thread; give it a stack deep enough for
     // the configured call depth in any build profile.
     let thread = std::thread::Builder::new()
@@ -108,27 +103,18 @@ pub fn execute(
         .stack_size(SCRIPT_STACK)
         .spawn(move || execute_here(request, reporter))
         .map_err(|error| Error::Internal(format!("cannot start the script thread: {error}")))?;
-    thread.join().unwrap_or_else(|_| {
-        Err(Error::Internal(
-            "the script thread panicked; see the message above".to_string(),
-        ))
-    })
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(Error::Internal("the script thread panicked; see the message above".to_string())))
 }
 
 /// Like [`execute`], on the calling thread (which needs a deep enough stack).
-pub fn execute_here(
-    request: RunRequest,
-    reporter: Box<dyn Reporter + Send>,
-) -> Result<RunReport, Error> {
+pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> Result<RunReport, Error> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     let script_path = crate::config::absolute(&request.script);
-    let text = std::fs::read_to_string(&script_path).map_err(|error| {
-        Error::usage(
-            format!("cannot read script {}: {error}", request.script.display()),
-            None,
-        )
-    })?;
+    let text = std::fs::read_to_string(&script_path)
+        .map_err(|error| Error::usage(format!("cannot read script {}: {error}", request.script.display()), None))?;
     let project = Project::discover(&script_path)?;
     let script = script_name(&project.root, &script_path);
     let environment = project.environment(&request.environment)?;
@@ -141,27 +127,13 @@ pub fn execute_here(
 
     let sources = SourceMap::default();
     let limits = project.config.limits.clone();
-    let checker = engine::sandbox(&limits);
-    let preflight = engine::preflight::preflight(
-        &checker,
-        &project.root,
-        &script,
-        &text,
-        &sources,
-        Some(&registry),
-    );
+    let preflight = engine::preflight::preflight(&limits, &project.root, &script, &text, &sources, Some(&registry));
     if !preflight.errors.is_empty() {
-        return Err(Error::Script {
-            errors: preflight.errors,
-            sources: sources.snapshot(),
-        });
+        return Err(Error::Script { errors: preflight.errors, sources: sources.snapshot() });
     }
     let missing = preflight.missing_params(&request.params);
     if !missing.is_empty() {
-        return Err(Error::Script {
-            errors: missing,
-            sources: sources.snapshot(),
-        });
+        return Err(Error::Script { errors: missing, sources: sources.snapshot() });
     }
     let known_params = preflight.param_names();
     let Some(mut main) = preflight.main else {
@@ -172,20 +144,11 @@ pub fn execute_here(
     let journal_dir = project.journal_dir();
     let repo = provenance::repo_state(&project.root, &journal_dir);
     if environment.protected && request.mode == Mode::Run {
-        refuse_unclean(
-            &request.environment,
-            &project.root,
-            &journal_dir,
-            repo.as_ref(),
-        )?;
+        refuse_unclean(&request.environment, &project.root, &journal_dir, repo.as_ref())?;
     }
 
     let run_id = new_run_id();
-    let journal = if request.journal {
-        Some(JournalWriter::create(&journal_dir, &run_id)?)
-    } else {
-        None
-    };
+    let journal = if request.journal { Some(JournalWriter::create(&journal_dir, &run_id)?) } else { None };
     let header = Header {
         format: crate::journal::FORMAT_VERSION,
         run_id: run_id.clone(),
@@ -218,8 +181,7 @@ pub fn execute_here(
         Mode::Plan => Box::new(Plan),
     };
     let gate = Gate::new(context, registry, executor, journal);
-    gate.append(|| Record::Header(header))
-        .map_err(|error| Error::Internal(error.message))?;
+    gate.append(|| Record::Header(header)).map_err(|error| Error::Internal(error.message))?;
     let journal_path = gate.journal_path();
     gate.context().report(&Event::RunStarted {
         run_id: &run_id,
@@ -238,8 +200,7 @@ pub fn execute_here(
         limits.clone(),
         sources.clone(),
     ));
-    let resolver =
-        engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules);
+    let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules);
     let engine = engine::build(&host, resolver);
 
     let outcome = catch_unwind(AssertUnwindSafe(|| engine.run_ast(&main)));
@@ -250,9 +211,7 @@ pub fn execute_here(
             kind: ScriptErrorKind::Runtime,
             message: "internal error: shipctl panicked while running the script".to_string(),
             location: None,
-            help: Some(
-                "this is a bug in shipctl; the journal shows how far the run got".to_string(),
-            ),
+            help: Some("this is a bug in shipctl; the journal shows how far the run got".to_string()),
             trace: Vec::new(),
             step: None,
         }),
@@ -265,41 +224,26 @@ pub fn execute_here(
     let mut compensation_reports = Vec::new();
     if run_compensations && !compensations.is_empty() {
         host.gate.set_compensating(true);
-        host.gate
-            .context()
-            .set_deadline(Instant::now() + limits.compensation_deadline);
+        host.gate.context().set_deadline(Instant::now() + limits.compensation_deadline);
         if error.is_some() {
-            host.gate.context().report(&Event::CompensationsStarted {
-                count: compensations.len(),
-            });
+            host.gate.context().report(&Event::CompensationsStarted { count: compensations.len() });
         }
         for compensation in compensations.iter().rev() {
             #[allow(deprecated)]
             let context = compensation.context.create_context(&engine);
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                compensation
-                    .function
-                    .call_within_context::<Dynamic>(&context, ())
-            }));
+            let result =
+                catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
             let failure = match result {
                 Ok(Ok(_)) => None,
-                Ok(Err(failure)) => {
-                    Some(script_error(&host, &failure, &script, &limits).to_string())
-                }
-                Err(_) => Some(
-                    "internal error: shipctl panicked while running the compensation".to_string(),
-                ),
+                Ok(Err(failure)) => Some(script_error(&host, &failure, &script, &limits).to_string()),
+                Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
             };
             if error.is_some() {
-                host.gate.context().report(&Event::CompensationFinished {
-                    origin: &compensation.origin,
-                    error: failure.as_deref(),
-                });
+                host.gate
+                    .context()
+                    .report(&Event::CompensationFinished { origin: &compensation.origin, error: failure.as_deref() });
             }
-            compensation_reports.push(CompensationReport {
-                origin: compensation.origin.clone(),
-                error: failure,
-            });
+            compensation_reports.push(CompensationReport { origin: compensation.origin.clone(), error: failure });
         }
     }
     if error.is_none() {
@@ -330,8 +274,7 @@ pub fn execute_here(
     let footer_result = host.gate.append(|| Record::Footer(footer));
 
     drop(engine);
-    let host = Rc::try_unwrap(host)
-        .map_err(|_| Error::Internal("the engine outlived the run".to_string()))?;
+    let host = Rc::try_unwrap(host).map_err(|_| Error::Internal("the engine outlived the run".to_string()))?;
     let (effects, _context, _journal) = host.gate.finish();
     if let Err(footer_error) = footer_result
         && error.is_none()
@@ -365,11 +308,7 @@ fn script_error(
     if located.help.is_none() {
         located.help = host.help_for(&located.message);
     }
-    if host
-        .gate
-        .fatal_error()
-        .is_some_and(|fatal| fatal.message == located.message)
-    {
+    if host.gate.fatal_error().is_some_and(|fatal| fatal.message == located.message) {
         located.kind = ScriptErrorKind::Runtime;
     }
     located
@@ -378,14 +317,8 @@ fn script_error(
 /// The script's name as people and journals see it: relative to the scripts root.
 fn script_name(root: &Path, script: &Path) -> String {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let script = script
-        .canonicalize()
-        .unwrap_or_else(|_| script.to_path_buf());
-    script
-        .strip_prefix(&root)
-        .unwrap_or(&script)
-        .to_string_lossy()
-        .replace('\\', "/")
+    let script = script.canonicalize().unwrap_or_else(|_| script.to_path_buf());
+    script.strip_prefix(&root).unwrap_or(&script).to_string_lossy().replace('\\', "/")
 }
 
 /// `scripts/cdc/release.rhai` is product `cdc`; a script at the root is named by its stem.
@@ -406,10 +339,7 @@ fn environment_map(name: &str, environment: &Environment) -> rhai::Map {
         map.insert(key.as_str().into(), crate::effect::value::to_dynamic(&json));
     }
     map.insert("name".into(), Dynamic::from(name.to_string()));
-    map.insert(
-        "protected".into(),
-        Dynamic::from_bool(environment.protected),
-    );
+    map.insert("protected".into(), Dynamic::from_bool(environment.protected));
     map
 }
 
@@ -417,11 +347,7 @@ fn environment_map(name: &str, environment: &Environment) -> rhai::Map {
 fn check_policy_names(project: &Project, registry: &Registry) -> Result<(), Error> {
     let names = registry.names();
     for (environment_name, environment) in &project.config.environments {
-        let listed = environment
-            .allow
-            .iter()
-            .flatten()
-            .chain(environment.deny.iter());
+        let listed = environment.allow.iter().flatten().chain(environment.deny.iter());
         for name in listed {
             if names.contains(&name.as_str()) {
                 continue;
@@ -436,12 +362,7 @@ fn check_policy_names(project: &Project, registry: &Registry) -> Result<(), Erro
                 location: None,
                 message: format!(
                     "[environments.{environment_name}] in {} names \"{name}\", which is not a primitive",
-                    project
-                        .config_path
-                        .as_deref()
-                        .map(Path::display)
-                        .map(|path| path.to_string())
-                        .unwrap_or_default()
+                    project.config_path.as_deref().map(Path::display).map(|path| path.to_string()).unwrap_or_default()
                 ),
                 help: Some(help),
             }));
@@ -459,8 +380,13 @@ fn refuse_unclean(
 ) -> Result<(), Error> {
     match repo {
         None => Err(Error::Policy {
-            message: format!("environment \"{environment}\" is protected and the scripts root {} is not in a git repository", root.display()),
-            help: Some("protected environments run only committed scripts: put the scripts under version control".to_string()),
+            message: format!(
+                "environment \"{environment}\" is protected and the scripts root {} is not in a git repository",
+                root.display()
+            ),
+            help: Some(
+                "protected environments run only committed scripts: put the scripts under version control".to_string(),
+            ),
         }),
         Some(state) if state.dirty => {
             let files = provenance::dirty_files(root, journal_dir);
@@ -471,7 +397,10 @@ fn refuse_unclean(
                     shown.join(", "),
                     if files.len() > shown.len() { ", ..." } else { "" }
                 ),
-                help: Some("commit (or stash) the changes, then run again; `shipctl plan` works on uncommitted scripts".to_string()),
+                help: Some(
+                    "commit (or stash) the changes, then run again; `shipctl plan` works on uncommitted scripts"
+                        .to_string(),
+                ),
             })
         }
         Some(_) => Ok(()),

@@ -14,9 +14,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The operator: `$USER`, `$LOGNAME`, or `unknown`.
 pub fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_string())
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_string())
 }
 
 /// This machine's host name.
@@ -37,30 +35,20 @@ pub fn repo_state(root: &Path, exclude: &Path) -> Option<RepoState> {
     let repository = git2::Repository::discover(root).ok()?;
     let workdir = repository.workdir()?.canonicalize().ok()?;
     let root = root.canonicalize().ok()?;
-    let commit = repository
-        .head()
-        .ok()
-        .and_then(|head| head.peel_to_commit().ok())
-        .map(|commit| commit.id().to_string());
+    let commit =
+        repository.head().ok().and_then(|head| head.peel_to_commit().ok()).map(|commit| commit.id().to_string());
     let prefix = root.strip_prefix(&workdir).ok()?.to_path_buf();
-    let exclude = exclude
-        .canonicalize()
-        .ok()
-        .and_then(|exclude| exclude.strip_prefix(&workdir).ok().map(Path::to_path_buf));
+    let exclude =
+        exclude.canonicalize().ok().and_then(|exclude| exclude.strip_prefix(&workdir).ok().map(Path::to_path_buf));
     let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false);
+    options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
     if !prefix.as_os_str().is_empty() {
         options.pathspec(prefix.to_string_lossy().as_ref());
     }
     let statuses = repository.statuses(Some(&mut options)).ok()?;
     let dirty = statuses.iter().any(|entry| {
         let Ok(path) = entry.path() else { return true };
-        let excluded = exclude
-            .as_ref()
-            .is_some_and(|exclude| Path::new(path).starts_with(exclude));
+        let excluded = exclude.as_ref().is_some_and(|exclude| Path::new(path).starts_with(exclude));
         !excluded && entry.status() != git2::Status::CURRENT
     });
     Some(RepoState { commit, dirty })
@@ -76,22 +64,14 @@ pub fn dirty_files(root: &Path, exclude: &Path) -> Vec<String> {
     let Ok(statuses) = repository.statuses(Some(&mut options)) else {
         return Vec::new();
     };
-    let workdir = repository
-        .workdir()
-        .and_then(|dir| dir.canonicalize().ok())
-        .unwrap_or_default();
-    let root = root.canonicalize().unwrap_or_default();
-    let exclude = exclude.canonicalize().unwrap_or_default();
+    let workdir = repository.workdir().and_then(|dir| dir.canonicalize().ok()).unwrap_or_default();
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let exclude = exclude.canonicalize().ok();
     statuses
         .iter()
         .filter_map(|entry| entry.path().ok().map(|path| workdir.join(path)))
-        .filter(|path| path.starts_with(&root) && !path.starts_with(&exclude))
-        .map(|path| {
-            path.strip_prefix(&root)
-                .unwrap_or(&path)
-                .display()
-                .to_string()
-        })
+        .filter(|path| path.starts_with(&root) && !exclude.as_ref().is_some_and(|exclude| path.starts_with(exclude)))
+        .map(|path| path.strip_prefix(&root).unwrap_or(&path).display().to_string())
         .collect()
 }
 
@@ -101,9 +81,6 @@ mod tests {
 
     #[test]
     fn sha256_of_known_input() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

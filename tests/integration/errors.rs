@@ -1,0 +1,137 @@
+//! Bad input gets a clear error naming the file, line and column.
+
+use shipctl::effect::Mode;
+use shipctl::engine::{ScriptErrorKind, render};
+use shipctl::error::Error;
+use shipctl::journal::RunStatus;
+
+use crate::support::Workspace;
+
+fn refusal(
+    workspace: &Workspace,
+    script: &str,
+    params: &[(&str, &str)],
+) -> (Vec<shipctl::engine::ScriptError>, shipctl::engine::Sources) {
+    match workspace.execute(script, Mode::Plan, "local", params, None) {
+        Err(Error::Script { errors, sources }) => (errors, sources),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_column() {
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", "let x = 1;\nlet y = (;\n");
+    let (errors, sources) = refusal(&workspace, "release.rhai", &[]);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, ScriptErrorKind::Syntax);
+    assert!(errors[0].to_string().starts_with("release.rhai:2:10: syntax error"), "{}", errors[0]);
+    insta::assert_snapshot!(render(&errors[0], &sources, false));
+}
+
+#[test]
+fn a_typo_in_an_argument_is_found_before_anything_runs() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.releases]\nkind = \"stdout\"\n");
+    workspace.write(
+        "release.rhai",
+        "notify(#{ channel: \"releases\", text: \"first\" });\nlet v = \"1.0.0\";\ntag(#{ repo: \"app\", nmae: v, message: \"m\" });\n",
+    );
+    let (errors, sources) = refusal(&workspace, "release.rhai", &[]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].to_string(), "release.rhai:3:21: unknown argument \"nmae\" to tag; did you mean \"name\"?");
+    insta::assert_snapshot!(render(&errors[0], &sources, false));
+}
+
+#[test]
+fn a_typo_in_a_computed_argument_map_is_caught_at_the_call() {
+    let workspace = Workspace::new();
+    workspace
+        .write("release.rhai", "let args = #{ url: \"http://127.0.0.1:9/\" };\nargs.retires = 3;\nhttp_check(args);\n");
+    let report = workspace.plan("release.rhai", &[]);
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report.error.unwrap();
+    assert_eq!(
+        error.to_string(),
+        "release.rhai:3:1: unknown argument \"retires\" to http_check; did you mean \"retries\"?"
+    );
+    assert!(report.effects.is_empty(), "no effect may run with bad arguments");
+}
+
+#[test]
+fn a_missing_param_names_where_it_is_read_and_what_the_script_reads() {
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", "let channel = param(\"channel\", \"releases\");\nlet v = param(\"version\");\n");
+    let (errors, _) = refusal(&workspace, "release.rhai", &[("verison", "1.0.0")]);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, ScriptErrorKind::Usage);
+    let message = errors[0].to_string();
+    assert!(message.starts_with("release.rhai:2:9: missing param \"version\""), "{message}");
+    assert!(message.contains("this script reads: channel, version"), "{message}");
+    assert!(message.contains("--set verison was given, did you mean version?"), "{message}");
+}
+
+#[test]
+fn a_wrong_type_names_the_argument_and_the_call() {
+    let workspace = Workspace::new();
+    workspace
+        .write("release.rhai", "// health\n\n  http_check(#{ url: \"http://127.0.0.1:9/\", retries: \"many\" });\n");
+    let report = workspace.plan("release.rhai", &[]);
+    let error = report.error.expect("a type error");
+    assert_eq!(
+        error.to_string(),
+        "release.rhai:3:3: argument \"retries\" to http_check: invalid type: string \"many\", expected u32"
+    );
+}
+
+#[test]
+fn errors_in_modules_show_the_chain_of_calls() {
+    let workspace = Workspace::new();
+    workspace.write("lib/deploy.rhai", "fn deploy(version) {\n    fail(`cannot deploy ${version}`);\n}\n");
+    workspace
+        .write("release.rhai", "import \"lib/deploy\" as d;\nstep(\"Deploy\", || {\n    d::deploy(\"1.0.0\");\n});\n");
+    let report = workspace.plan("release.rhai", &[]);
+    let error = report.error.expect("fails");
+    assert_eq!(error.to_string(), "lib/deploy.rhai:2:5: cannot deploy 1.0.0 (in step \"Deploy\")");
+    assert_eq!(report.failed_step.as_deref(), Some("Deploy"));
+    insta::assert_snapshot!(render(&error, &report.sources, false));
+}
+
+#[test]
+fn a_syntax_error_in_a_module_names_the_module() {
+    let workspace = Workspace::new();
+    workspace.write("lib/broken.rhai", "fn ok() { 1 }\nfn broken( { }\n");
+    workspace.write("release.rhai", "import \"lib/broken\" as b;\n");
+    let (errors, _) = refusal(&workspace, "release.rhai", &[]);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].to_string().starts_with("lib/broken.rhai:2:"), "{}", errors[0]);
+}
+
+#[test]
+fn a_broken_config_names_its_line() {
+    let workspace = Workspace::new();
+    workspace.config("[limits]\nmax_operations = \"lots\"\n");
+    workspace.write("release.rhai", "1;\n");
+    match workspace.execute("release.rhai", Mode::Plan, "local", &[], None) {
+        Err(Error::Config(error)) => {
+            let location = error.location.clone().expect("located");
+            assert!(location.file.ends_with("shipctl.toml"));
+            assert_eq!((location.line, location.column), (2, 18), "{error}");
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_environment_suggests_the_closest() {
+    let workspace = Workspace::new();
+    workspace.config("[environments.production]\nurl = \"x\"\n");
+    workspace.write("release.rhai", "1;\n");
+    match workspace.execute("release.rhai", Mode::Plan, "prodution", &[], None) {
+        Err(Error::Config(error)) => {
+            assert!(error.message.contains("unknown environment \"prodution\""), "{error}");
+            assert!(error.help.unwrap().contains("did you mean --env production?"));
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the library and the built binary against real git repositories
+//! and real HTTP servers on loopback, all in temporary directories.
+
+mod cli;
+mod errors;
+mod journal;
+mod notify_http;
+mod sandbox;
+mod shapes;
+mod support;
+mod tag;

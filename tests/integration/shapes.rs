@@ -1,0 +1,55 @@
+//! Plan returns a mock of exactly the shape a live call returns, for every primitive.
+
+use serde_json::Value;
+use shipctl::effect::Mode;
+use shipctl::journal::RunStatus;
+
+use crate::support::{HttpServer, Workspace, git_repository};
+
+/// The shape of a value: object keys with the shapes of their values, and JSON types.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.iter().map(|(key, value)| (key.clone(), shape(value))).collect()),
+        Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(number) if number.is_f64() => "float".into(),
+        Value::Number(_) => "integer".into(),
+        Value::String(_) => "string".into(),
+    }
+}
+
+#[test]
+fn live_and_plan_results_have_the_same_shape() {
+    let server = HttpServer::start(&[(200, "ok")]);
+    let workspace = Workspace::new();
+    workspace.write("secrets/hook", &format!("{}/hook", server.url));
+    workspace.config(
+        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n",
+    );
+    git_repository(&workspace.path().join("repos/app"));
+    // One call per primitive; a primitive without a call here fails the test below.
+    let calls = [
+        ("now", "now()".to_string()),
+        ("tag", "tag(#{ repo: \"app\", name: \"1.0.0\", message: \"m\" })".to_string()),
+        ("notify", "notify(#{ channel: \"chat\", text: \"t\" })".to_string()),
+        ("notify", "notify(#{ channel: \"log\", text: \"t\" })".to_string()),
+        ("http_check", format!("http_check(#{{ url: \"{}/health\" }})", server.url)),
+    ];
+    let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
+    for name in shipctl::primitives::registry().names() {
+        assert!(covered.contains(name), "primitive {name} has no shape check");
+    }
+    let script: String = calls.iter().map(|(_, call)| format!("{call};\n")).collect();
+    workspace.write("shapes.rhai", &script);
+    let plan = workspace.plan("shapes.rhai", &[]);
+    let live = workspace.execute("shapes.rhai", Mode::Run, "local", &[], None).unwrap();
+    assert_eq!(live.status, RunStatus::Succeeded, "{:?}", live.error);
+    assert_eq!(plan.effects.len(), calls.len());
+    for (planned, performed) in plan.effects.iter().zip(&live.effects) {
+        let planned_shape = shape(planned.result.as_ref().unwrap());
+        let live_shape = shape(performed.result.as_ref().unwrap());
+        assert_eq!(planned_shape, live_shape, "{} differs between plan and live", planned.kind);
+        assert!(!planned_shape.to_string().contains("null"), "{}: results have no null fields", planned.kind);
+    }
+}

@@ -1,0 +1,234 @@
+//! Fixtures: a workspace in a temp dir (files, shipctl.toml, the built binary or the
+//! library), an HTTP server on loopback with scripted answers, git repositories.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use shipctl::effect::{Mode, Registry};
+use shipctl::error::Error;
+use shipctl::journal::{Journal, read_journal};
+use shipctl::run::{Event, Reporter, RunReport, RunRequest, execute};
+
+/// A scripts root in a temporary directory.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+/// What the binary did.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `text` to `relative`, creating directories.
+    pub fn write(&self, relative: &str, text: &str) -> &Self {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    /// Write `shipctl.toml`.
+    pub fn config(&self, text: &str) -> &Self {
+        self.write("shipctl.toml", text)
+    }
+
+    /// Run the built binary in the workspace with `args`.
+    pub fn shipctl(&self, args: &[&str]) -> Output {
+        self.shipctl_with_env(args, &[])
+    }
+
+    pub fn shipctl_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_shipctl"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run shipctl");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Run `script` through the library.
+    pub fn execute(
+        &self,
+        script: &str,
+        mode: Mode,
+        environment: &str,
+        params: &[(&str, &str)],
+        extend: Option<fn(&mut Registry)>,
+    ) -> Result<RunReport, Error> {
+        let mut request = RunRequest::new(self.path().join(script), environment, mode);
+        request.params =
+            params.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect::<BTreeMap<_, _>>();
+        request.extend = extend;
+        execute(request, Box::new(Recorder::default()))
+    }
+
+    /// `shipctl run` of `script` in `local` through the library.
+    pub fn run(&self, script: &str, params: &[(&str, &str)]) -> RunReport {
+        self.execute(script, Mode::Run, "local", params, None).unwrap_or_else(|error| panic!("run refused: {error}"))
+    }
+
+    /// `shipctl plan` of `script` in `local` through the library.
+    pub fn plan(&self, script: &str, params: &[(&str, &str)]) -> RunReport {
+        self.execute(script, Mode::Plan, "local", params, None).unwrap_or_else(|error| panic!("plan refused: {error}"))
+    }
+
+    /// The journal a report names.
+    pub fn journal(&self, report: &RunReport) -> Journal {
+        read_journal(report.journal.as_ref().expect("the run kept a journal")).expect("readable journal")
+    }
+
+    /// Every journal file in the default journal directory.
+    pub fn journals(&self) -> Vec<PathBuf> {
+        let dir = self.path().join(".shipctl/runs");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries.map(|entry| entry.unwrap().path()).collect();
+        paths.sort();
+        paths
+    }
+}
+
+/// Records events as lines, for asserting on what a run reported.
+#[derive(Default, Clone)]
+pub struct Recorder {
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Reporter for Recorder {
+    fn event(&mut self, event: &Event<'_>) {
+        let line = match event {
+            Event::EffectFinished { effect, result, .. } => {
+                format!("effect {} {}", effect.kind, if result.is_ok() { "ok" } else { "failed" })
+            }
+            Event::Output { text } => format!("output {text}"),
+            other => format!("{other:?}").chars().take(80).collect(),
+        };
+        self.lines.lock().unwrap().push(line);
+    }
+}
+
+/// A request an [`HttpServer`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub body: String,
+}
+
+/// An HTTP server on a free loopback port that answers with scripted statuses and
+/// bodies in order (the last one repeats) and records every request.
+pub struct HttpServer {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub url: String,
+}
+
+impl HttpServer {
+    /// `{url}` in a body is replaced with the server's own URL.
+    pub fn start(answers: &[(u16, &str)]) -> HttpServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
+        let port = server.server_addr().to_ip().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let answers: Vec<(u16, String)> =
+            answers.iter().map(|(status, body)| (*status, body.replace("{url}", &url))).collect();
+        let thread = {
+            let server = Arc::clone(&server);
+            let received = Arc::clone(&received);
+            std::thread::spawn(move || {
+                for mut request in server.incoming_requests() {
+                    let mut body = String::new();
+                    let _ = request.as_reader().read_to_string(&mut body);
+                    let index = {
+                        let mut received = received.lock().unwrap();
+                        received.push(Received {
+                            method: request.method().to_string(),
+                            path: request.url().to_string(),
+                            body,
+                        });
+                        received.len() - 1
+                    };
+                    let (status, text) = answers.get(index).or(answers.last()).cloned().unwrap_or((200, String::new()));
+                    let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
+                }
+            })
+        };
+        HttpServer { server, thread: Some(thread), received, url }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `git init` with one commit of a README; returns the repository.
+pub fn git_repository(path: &Path) -> git2::Repository {
+    std::fs::create_dir_all(path).unwrap();
+    let repository = git2::Repository::init(path).unwrap();
+    {
+        let mut config = repository.config().unwrap();
+        config.set_str("user.name", "Test").unwrap();
+        config.set_str("user.email", "test@example.invalid").unwrap();
+    }
+    commit_file(&repository, "README.md", "hello\n", "first");
+    repository
+}
+
+/// Write `file` and commit it on HEAD; returns the commit id.
+pub fn commit_file(repository: &git2::Repository, file: &str, text: &str, message: &str) -> git2::Oid {
+    let workdir = repository.workdir().unwrap().to_path_buf();
+    std::fs::write(workdir.join(file), text).unwrap();
+    let mut index = repository.index().unwrap();
+    index.add_path(Path::new(file)).unwrap();
+    index.write().unwrap();
+    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
+    let parent = repository.head().ok().and_then(|head| head.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repository.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).unwrap()
+}
+
+/// Every reference of a repository and what it points at.
+pub fn refs(path: &Path) -> BTreeMap<String, String> {
+    let repository = git2::Repository::open(path).unwrap();
+    let references = repository.references().unwrap();
+    references
+        .map(|reference| reference.unwrap())
+        .map(|reference| {
+            (reference.name().unwrap().to_string(), reference.target().map(|oid| oid.to_string()).unwrap_or_default())
+        })
+        .collect()
+}

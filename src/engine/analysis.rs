@@ -26,6 +26,8 @@ pub struct Analysis {
     /// `import "<path>"` with a literal path.
     pub imports: Vec<(String, Position)>,
     pub params: Vec<ParamUse>,
+    /// Some `param` call names its param with a computed value.
+    pub computed_params: bool,
     pub calls: Vec<LiteralCall>,
 }
 
@@ -57,8 +59,11 @@ fn record_call(analysis: &mut Analysis, call: &FnCallExpr, position: Position) {
     }
     let name = call.name.as_str();
     if name == "param" && (1..=2).contains(&call.args.len()) {
-        if let Expr::StringConstant(text, _) = &call.args[0] {
-            analysis.params.push(ParamUse { name: text.to_string(), required: call.args.len() == 1, position });
+        match &call.args[0] {
+            Expr::StringConstant(text, _) => {
+                analysis.params.push(ParamUse { name: text.to_string(), required: call.args.len() == 1, position })
+            }
+            _ => analysis.computed_params = true,
         }
         return;
     }

@@ -34,6 +34,8 @@ pub struct Preflight {
     pub modules: BTreeMap<String, AST>,
     pub errors: Vec<ScriptError>,
     pub params: Vec<ParamRead>,
+    /// Some script reads a param by a computed name: the list above is not complete.
+    pub computed_params: bool,
 }
 
 impl Preflight {
@@ -41,6 +43,29 @@ impl Preflight {
     pub fn param_names(&self) -> Vec<String> {
         let names: BTreeSet<&str> = self.params.iter().map(|param| param.name.as_str()).collect();
         names.into_iter().map(str::to_string).collect()
+    }
+
+    /// `--set` names no script reads (a typo would silently leave an optional param at
+    /// its default), each with the closest name read. Empty when some param is read by
+    /// a computed name, since then nobody can tell.
+    pub fn unread_params(&self, given: &BTreeMap<String, String>) -> Vec<String> {
+        if self.computed_params {
+            return Vec::new();
+        }
+        let names = self.param_names();
+        given
+            .keys()
+            .filter(|name| !names.contains(name))
+            .map(|name| {
+                let mut message = format!("--set {name}: the script reads no param \"{name}\"");
+                match crate::error::did_you_mean(name, names.iter().map(String::as_str)) {
+                    Some(close) => message.push_str(&format!("; did you mean {close}?")),
+                    None if names.is_empty() => message.push_str("; it reads no params at all"),
+                    None => message.push_str(&format!("; it reads: {}", names.join(", "))),
+                }
+                message
+            })
+            .collect()
     }
 
     /// Errors for required params missing from `given`, one per param (its first read).
@@ -96,6 +121,7 @@ pub fn preflight(
         ast.set_source(name.as_str());
         let analysis = analyze(&ast);
         check_calls(&ast, &analysis, &name, registry, &mut result.errors);
+        result.computed_params |= analysis.computed_params;
         result.params.extend(analysis.params.iter().map(|param| ParamRead {
             name: param.name.clone(),
             required: param.required,

@@ -24,6 +24,8 @@ impl JournalWriter {
         let write_error = |source| JournalError::Write { path: path.clone(), source };
         std::fs::create_dir_all(dir).map_err(write_error)?;
         let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(write_error)?;
+        // The new file's directory entry must survive a crash too.
+        File::open(dir).and_then(|directory| directory.sync_all()).map_err(write_error)?;
         Ok(JournalWriter { file, path, buffer: Vec::with_capacity(1024) })
     }
 

@@ -135,6 +135,9 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     if !missing.is_empty() {
         return Err(Error::Script { errors: missing, sources: sources.snapshot() });
     }
+    if let Some(unread) = preflight.unread_params(&request.params).into_iter().next() {
+        return Err(Error::usage(unread, Some("remove it, or fix its name".to_string())));
+    }
     let known_params = preflight.param_names();
     let Some(mut main) = preflight.main else {
         return Err(Error::Internal("preflight returned no script".to_string()));

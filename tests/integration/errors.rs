@@ -135,3 +135,21 @@ fn an_unknown_environment_suggests_the_closest() {
         other => panic!("expected a config error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_param_the_script_never_reads_is_refused() {
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", "let replicas = param(\"replicas\", 2);\nlet v = param(\"version\");\n");
+    match workspace.execute("release.rhai", Mode::Plan, "local", &[("version", "1"), ("replica", "5")], None) {
+        Err(Error::Usage { message, .. }) => {
+            assert_eq!(message, "--set replica: the script reads no param \"replica\"; did you mean replicas?")
+        }
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+    let report = workspace.plan("release.rhai", &[("version", "1"), ("replicas", "5")]);
+    assert_eq!(report.status, RunStatus::Succeeded);
+    // A param read by a computed name could be any: then nothing is refused.
+    workspace.write("dynamic.rhai", "let name = \"rep\" + \"licas\";\nlet r = param(name, 1);\n");
+    let report = workspace.plan("dynamic.rhai", &[("replicas", "5"), ("other", "x")]);
+    assert_eq!(report.status, RunStatus::Succeeded);
+}

@@ -32,7 +32,7 @@ fn a_failing_run_records_intent_outcome_step_and_footer() {
     workspace.write(
         "scripts/web/release.rhai",
         &format!(
-            "print(\"starting\");\nstep(\"Announce\", || notify(#{{ channel: \"log\", text: \"going\" }}));\nstep(\"Verify\", || {{\n    http_check(#{{ url: \"{}/health\", retries: 0 }});\n}});\nnotify(#{{ channel: \"log\", text: \"never\" }});\n",
+            "print(\"starting\");\nstep(\"Announce\", || notify(#{{ channel: \"log\", text: \"going\" }}));\nstep(\"Verify\", || {{\n    http_check(#{{ url: \"{}/health\", retries: 0 }});\n}});\nnotify(#{{ channel: \"log\", text: \"never\" }});\nlet version = param(\"version\");\n",
             server.url
         ),
     );

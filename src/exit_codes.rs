@@ -12,6 +12,9 @@ pub const SCRIPT_INVALID: i32 = 3;
 /// Policy refused the run or an effect (protected environment with uncommitted
 /// changes, a primitive the environment does not allow).
 pub const POLICY_REFUSED: i32 = 4;
+/// A recorded run and the script disagree: a replay diverged, or a resume met a change
+/// in the finished part or an effect whose outcome was never recorded.
+pub const HALTED: i32 = 5;
 /// shipctl itself failed (cannot write the journal, internal error).
 pub const INTERNAL: i32 = 70;
 
@@ -23,4 +26,5 @@ Exit codes:
   2   usage or configuration error (bad arguments, missing param, broken shipctl.toml)
   3   the script does not compile; `check` found errors
   4   refused by policy (protected environment, primitive not allowed)
+  5   a replay diverged, or a resume needs a decision (changed finished part, unfinished effect)
   70  internal error (journal not writable, bug in shipctl)";

@@ -7,6 +7,7 @@ mod demo;
 mod docs;
 mod history;
 pub mod output;
+mod replay;
 mod run;
 
 use std::ffi::OsString;
@@ -34,6 +35,10 @@ pub enum Command {
     Run(RunArgs),
     /// Show what a script would do, effect by effect, without doing any of it.
     Plan(PlanArgs),
+    /// Run a script against a recorded run's results and report where it would behave differently.
+    Replay(ReplayArgs),
+    /// Continue a failed or killed run without repeating its finished effects.
+    Resume(ResumeArgs),
     /// Compile scripts and every module they import; report all errors.
     Check(CheckArgs),
     /// List recorded runs.
@@ -76,6 +81,27 @@ pub struct PlanArgs {
     /// Keep a journal of the plan too.
     #[arg(long)]
     pub journal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A run's journal (under .shipctl/runs/).
+    pub journal: PathBuf,
+    /// Replay this script instead of the one the journal names (needed when that one changed).
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The failed or killed run's journal.
+    pub journal: PathBuf,
+    /// Perform again an effect that was started but never finished (check first whether it took effect).
+    #[arg(long)]
+    pub retry_unfinished: bool,
+    /// Resume although the script changed; its finished part must still ask for the same effects.
+    #[arg(long)]
+    pub allow_changed_script: bool,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +169,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => run::plan(args),
+        Command::Replay(args) => replay::replay(args),
+        Command::Resume(args) => replay::resume(args),
         Command::Check(args) => check::check(args),
         Command::History(args) => history::history(args),
         Command::Docs(args) => docs::docs(args),

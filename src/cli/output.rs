@@ -10,7 +10,7 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
-use crate::effect::{Effect, EffectReport, Mode};
+use crate::effect::{Call, Effect, EffectReport, Halt};
 use crate::engine::{Sources, render, render_parts};
 use crate::error::Error;
 use crate::journal::RunStatus;
@@ -164,7 +164,7 @@ impl Reporter for Human {
         let color = self.color;
         match event {
             Event::RunStarted { run_id, script, environment, mode, journal } => {
-                let verb = if *mode == Mode::Run { "run" } else { "plan" };
+                let verb = mode.as_str();
                 self.line(&paint(color, bold(), &format!("{verb} {run_id} · {script} · env {environment}")));
                 if let Some(journal) = journal {
                     self.line(&paint(color, dim(), &format!("journal {}", journal.display())));
@@ -195,11 +195,14 @@ impl Reporter for Human {
                 Some(spinner) => spinner.set_message(format!("{}{message}", self.indent())),
                 None => outln(&paint(color, dim(), &format!("{}… {message}", self.indent()))),
             },
-            Event::EffectFinished { effect, result, duration } => {
+            Event::EffectFinished { effect, result, duration, replayed_from } => {
                 if let Some(spinner) = self.spinner.take() {
                     spinner.finish_and_clear();
                 }
-                let line = effect_line(effect, result.is_ok(), *duration, color, &self.indent());
+                let mut line = effect_line(effect, result.is_ok(), *duration, color, &self.indent());
+                if let Some(run) = replayed_from {
+                    line.push_str(&paint(color, dim(), &format!(" replayed from {run}")));
+                }
                 outln(&line);
                 if let Err(error) = result {
                     outln(&paint(color, red(), &format!("{}    {}", self.indent(), error.message)));
@@ -258,6 +261,7 @@ pub fn print_run_summary(report: &RunReport) {
         RunStatus::Succeeded => paint(color, green(), "succeeded"),
         RunStatus::Failed => paint(color, red(), "failed"),
         RunStatus::Refused => paint(color, red(), "refused by policy"),
+        RunStatus::Halted => paint(color, red(), "halted"),
     };
     let mut line = format!(
         "\n{status} in {} · {effects} effect{}",
@@ -338,4 +342,57 @@ fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
     let line = format!("{:>4}  {:<width$}  {}{mark}", effect.seq, effect.kind, summarize_args(&effect.args));
     format!("{}\n", line.trim_end())
+}
+
+fn call_line(call: &Call) -> String {
+    format!("{} {}", call.kind, summarize_args(&call.args))
+}
+
+fn value_text(value: Option<&Value>) -> String {
+    value.map(Value::to_string).unwrap_or_else(|| "(absent)".to_string())
+}
+
+/// Why an executor stopped a run, with the divergence side by side when there is one.
+pub fn render_halt(halt: &Halt, color: bool) -> String {
+    let mut out = format!("{}{}\n", paint(color, red(), "halted: "), paint(color, bold(), &halt.message));
+    if let Some(divergence) = &halt.divergence {
+        let step = divergence
+            .requested
+            .as_ref()
+            .or(divergence.recorded.as_ref())
+            .and_then(|call| call.step.as_ref())
+            .map(|step| format!(" in step \"{step}\""))
+            .unwrap_or_default();
+        out.push_str(&format!("  at effect {}{step}\n", divergence.seq));
+        match &divergence.recorded {
+            Some(call) => out.push_str(&format!(
+                "  recorded: {}\n            (at {} in the recorded run)\n",
+                call_line(call),
+                call.origin
+            )),
+            None => out.push_str("  recorded: nothing: the recorded run never reached this effect\n"),
+        }
+        match &divergence.requested {
+            Some(call) => out.push_str(&format!("  now:      {}\n            (at {})\n", call_line(call), call.origin)),
+            None => out.push_str("  now:      nothing: the script ended here\n"),
+        }
+        if !divergence.differences.is_empty() {
+            out.push_str("  differences:\n");
+            for difference in &divergence.differences {
+                out.push_str(&format!(
+                    "    {}: {} -> {}\n",
+                    difference.path,
+                    value_text(difference.recorded.as_ref()),
+                    value_text(difference.requested.as_ref())
+                ));
+            }
+        }
+    }
+    if let Some(help) = &halt.help {
+        out.push_str(&format!(
+            "{}{help}\n",
+            paint(color, Style::new().bold().fg_color(Some(AnsiColor::Cyan.into())), "help: ")
+        ));
+    }
+    out
 }

@@ -19,6 +19,7 @@ fn exit_code(report: &RunReport) -> i32 {
         RunStatus::Succeeded => exit_codes::SUCCESS,
         RunStatus::Failed => exit_codes::RUN_FAILED,
         RunStatus::Refused => exit_codes::POLICY_REFUSED,
+        RunStatus::Halted => exit_codes::HALTED,
     }
 }
 

@@ -20,6 +20,10 @@ pub enum Mode {
     Run,
     /// Mock results, touch nothing (`shipctl plan`, `check`).
     Plan,
+    /// Results from a journal, touch nothing (`shipctl replay`).
+    Replay,
+    /// Results a test scripted, touch nothing (`shipctl test`).
+    Test,
 }
 
 impl Mode {
@@ -27,6 +31,8 @@ impl Mode {
         match self {
             Mode::Run => "run",
             Mode::Plan => "plan",
+            Mode::Replay => "replay",
+            Mode::Test => "test",
         }
     }
 }

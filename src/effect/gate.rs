@@ -12,6 +12,7 @@ use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEven
 use crate::run::{Event, Level};
 use crate::time::rfc3339;
 
+use super::executor::{Executed, Halt};
 use super::primitive::ArgumentError;
 use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
 
@@ -28,6 +29,9 @@ pub enum GateErrorKind {
     Effect,
     /// The journal could not be written; the effect did not run and the run ends.
     Journal,
+    /// The executor stopped the run before the effect (a replay diverged, an
+    /// unfinished effect needs the operator). Nothing ran.
+    Halted,
 }
 
 /// An error from the gate, with what the operator can do about it.
@@ -42,7 +46,7 @@ pub struct GateError {
 impl GateError {
     /// Errors that end the run: a script cannot catch them.
     pub fn is_fatal(&self) -> bool {
-        matches!(self.kind, GateErrorKind::Policy | GateErrorKind::Journal)
+        matches!(self.kind, GateErrorKind::Policy | GateErrorKind::Journal | GateErrorKind::Halted)
     }
 }
 
@@ -57,6 +61,8 @@ pub struct EffectReport {
     pub compensation: bool,
     pub result: Option<Value>,
     pub error: Option<String>,
+    /// Not performed: the result came from this earlier run's journal.
+    pub replayed_from: Option<String>,
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
 }
@@ -77,6 +83,7 @@ pub struct Gate {
     compensating: Cell<bool>,
     effects: RefCell<Vec<EffectReport>>,
     fatal: RefCell<Option<GateError>>,
+    halt: RefCell<Option<Halt>>,
     failed_step: RefCell<Option<String>>,
 }
 
@@ -97,6 +104,7 @@ impl Gate {
             compensating: Cell::new(false),
             effects: RefCell::new(Vec::new()),
             fatal: RefCell::new(None),
+            halt: RefCell::new(None),
             failed_step: RefCell::new(None),
         }
     }
@@ -166,6 +174,9 @@ impl Gate {
             origin,
             compensation: self.compensating.get(),
         };
+        if let Err(halt) = self.executor.borrow_mut().admit(&effect) {
+            return Err(self.halted(halt));
+        }
         let started_at = SystemTime::now();
         self.append(|| {
             Record::Intent(Intent {
@@ -184,11 +195,15 @@ impl Gate {
         let started = Instant::now();
         let request =
             Request { effect: &effect, primitive: primitive.as_ref(), params: params.as_ref(), context: &self.context };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| self.executor.borrow_mut().execute(&request))) {
-            Ok(outcome) => outcome,
-            Err(panic) => Err(EffectError::new(format!("internal error: {kind} panicked: {}", panic_message(&panic)))
-                .with_help("this is a bug in shipctl; the journal has the arguments that caused it")),
-        };
+        let Executed { outcome, replayed_from } =
+            match catch_unwind(AssertUnwindSafe(|| self.executor.borrow_mut().execute(&request))) {
+                Ok(executed) => executed,
+                Err(panic) => Executed::now(Err(EffectError::new(format!(
+                    "internal error: {kind} panicked: {}",
+                    panic_message(&panic)
+                ))
+                .with_help("this is a bug in shipctl; the journal has the arguments that caused it"))),
+            };
         let duration = started.elapsed();
         self.context.set_current_seq(0);
         let outcome = match outcome {
@@ -213,9 +228,15 @@ impl Gate {
                 started_at: rfc3339(started_at),
                 ended_at: rfc3339(SystemTime::now()),
                 duration_ms: duration.as_millis() as u64,
+                replayed_from: replayed_from.clone(),
             })
         });
-        self.context.report(&Event::EffectFinished { effect: &effect, result: outcome.as_ref(), duration });
+        self.context.report(&Event::EffectFinished {
+            effect: &effect,
+            result: outcome.as_ref(),
+            duration,
+            replayed_from: replayed_from.as_deref(),
+        });
         let (result, error) = match &outcome {
             Ok(result) => (Some(result.clone()), None),
             Err(error) => (None, Some(error.message.clone())),
@@ -229,6 +250,7 @@ impl Gate {
             compensation: effect.compensation,
             result,
             error,
+            replayed_from,
             duration,
         });
         journaled?;
@@ -336,6 +358,29 @@ impl Gate {
             *fatal = Some(error.clone());
         }
         error
+    }
+
+    /// Remember why the executor halted the run, and return the error that ends it.
+    fn halted(&self, halt: Halt) -> GateError {
+        let error = GateError { kind: GateErrorKind::Halted, message: halt.message.clone(), help: halt.help.clone() };
+        let mut stored = self.halt.borrow_mut();
+        if stored.is_none() {
+            *stored = Some(halt);
+        }
+        drop(stored);
+        self.fatal(error)
+    }
+
+    /// Ask the executor, once the script is done, whether it expected more.
+    pub fn finish_executor(&self) -> Option<Halt> {
+        let halt = self.executor.borrow_mut().finish()?;
+        self.halted(halt.clone());
+        Some(halt)
+    }
+
+    /// Why the executor halted the run, if it did.
+    pub fn halt(&self) -> Option<Halt> {
+        self.halt.borrow().clone()
     }
 
     /// The first error that ended the run (policy, journal), if any.

@@ -5,21 +5,28 @@
 //! result to the script.
 //!
 //! Executors: [`Live`] performs effects through providers, [`Plan`] returns mocks of
-//! the same shape and touches nothing. Replay (results from a journal) and Scenario
-//! (results scripted by a test) plug in through the same [`Executor`] trait.
+//! the same shape and touches nothing, [`Replay`] returns a journal's results,
+//! [`Resume`] replays a failed run's finished part and then goes live, [`Scenario`]
+//! returns what a test scripted. All plug in through the [`Executor`] trait.
 
 mod context;
 mod executor;
 mod gate;
 mod policy;
 mod primitive;
+mod replay;
+mod scenario;
 pub mod value;
 
 pub use context::{EffectContext, Mode};
-pub use executor::{Executor, Live, Plan, Request};
+pub use executor::{
+    Call, Difference, Divergence, Executed, Executor, Halt, HaltReason, Live, Plan, Request, differences,
+};
 pub use gate::{EffectReport, Gate, GateError, GateErrorKind};
 pub use policy::check as check_policy;
 pub use primitive::{ErasedPrimitive, Primitive, Registry};
+pub use replay::{Replay, Resume};
+pub use scenario::{Answer, Mock, Scenario};
 
 use serde::Serialize;
 use serde_json::Value;

@@ -6,6 +6,7 @@
 mod history;
 mod reader;
 mod record;
+mod recording;
 mod writer;
 
 pub use history::{RunSummary, list_runs};
@@ -13,6 +14,7 @@ pub use reader::{Journal, read_journal};
 pub use record::{
     FORMAT_VERSION, Footer, Header, Intent, LogRecord, Outcome, Record, RepoState, RunStatus, StepEvent, StepRecord,
 };
+pub use recording::{RecordedEffect, RecordedOutcome, Recording};
 pub use writer::{JournalWriter, new_run_id};
 
 use std::path::PathBuf;

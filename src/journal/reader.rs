@@ -11,6 +11,8 @@ pub struct Journal {
     pub header: Header,
     /// Every record after the header, the footer included when there is one.
     pub records: Vec<Record>,
+    /// The line each record is on (1-based; the header is line 1).
+    pub lines: Vec<usize>,
     /// The last line was cut off mid-record (the process died while writing it).
     pub truncated: bool,
 }
@@ -36,16 +38,20 @@ pub fn read_journal(path: &Path) -> Result<Journal, JournalError> {
     let first = lines.first().ok_or_else(|| invalid(1, "the journal is empty".to_string()))?;
     let header = parse_header(first).map_err(|message| invalid(1, message))?;
     let mut records = Vec::with_capacity(lines.len());
+    let mut numbers = Vec::with_capacity(lines.len());
     let mut truncated = false;
     for (index, line) in lines.iter().enumerate().skip(1) {
         match serde_json::from_str::<Record>(line) {
             Ok(Record::Header(_)) => return Err(invalid(index + 1, "a second header".to_string())),
-            Ok(record) => records.push(record),
+            Ok(record) => {
+                records.push(record);
+                numbers.push(index + 1);
+            }
             Err(_) if index == lines.len() - 1 && !ends_with_newline => truncated = true,
             Err(error) => return Err(invalid(index + 1, format!("not a journal record: {error}"))),
         }
     }
-    Ok(Journal { path: path.to_path_buf(), header, records, truncated })
+    Ok(Journal { path: path.to_path_buf(), header, records, lines: numbers, truncated })
 }
 
 /// The header alone, for listings.

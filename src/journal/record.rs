@@ -45,6 +45,9 @@ pub struct Header {
     pub user: String,
     pub host: String,
     pub started_at: String,
+    /// The run this one resumes, when it is a resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 /// The state of the git repository holding the scripts.
@@ -103,6 +106,9 @@ pub struct Outcome {
     pub started_at: String,
     pub ended_at: String,
     pub duration_ms: u64,
+    /// Not performed: the result was taken from this earlier run's journal (resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_from: Option<String>,
 }
 
 /// `print`, `debug`, `log`, `info`, `warn`.
@@ -136,6 +142,9 @@ pub enum RunStatus {
     Failed,
     /// Refused by policy before or during the run.
     Refused,
+    /// Stopped before an effect by its executor: a replay diverged, or an effect whose
+    /// outcome was never recorded needs the operator's decision.
+    Halted,
 }
 
 impl std::fmt::Display for RunStatus {
@@ -144,6 +153,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Refused => "refused",
+            RunStatus::Halted => "halted",
         })
     }
 }

@@ -3,6 +3,7 @@
 //! through the gate, run compensations after a failure, write the footer, report.
 
 mod provenance;
+mod recorded;
 mod reporter;
 
 use std::collections::BTreeMap;
@@ -15,19 +16,23 @@ use rhai::Dynamic;
 use serde::Serialize;
 
 pub use provenance::{sha256_hex, user};
+pub use recorded::{replay_request, resume_request};
 pub use reporter::{Event, Level, Reporter, Silent};
 
 use crate::config::{Environment, Project};
-use crate::effect::{EffectContext, EffectReport, Executor, Gate, GateErrorKind, Live, Mode, Plan, Registry};
+use crate::effect::{
+    EffectContext, EffectReport, Executor, Gate, GateErrorKind, Halt, Live, Mock, Mode, Plan, Registry, Replay, Resume,
+    Scenario,
+};
 use crate::engine::{self, ScriptError, ScriptErrorKind, ScriptHost, SourceMap, Sources};
 use crate::error::{Error, Location, did_you_mean};
-use crate::journal::{Footer, Header, JournalWriter, Record, RunStatus, new_run_id};
+use crate::journal::{Footer, Header, JournalWriter, Record, Recording, RunStatus, new_run_id};
 
 /// The script thread's stack: deep enough for the call-depth limit in debug builds.
 const SCRIPT_STACK: usize = 64 * 1024 * 1024;
 
 /// What to run, and how.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RunRequest {
     pub script: PathBuf,
     pub environment: String,
@@ -39,6 +44,22 @@ pub struct RunRequest {
     pub journal: bool,
     /// Adds primitives beyond the built-in ones (tests, embedders).
     pub extend: Option<fn(&mut Registry)>,
+    /// Where effects' results come from, beyond what the mode implies.
+    pub source: Source,
+}
+
+/// Where the results of effects come from.
+#[derive(Debug, Clone, Default)]
+pub enum Source {
+    /// What the mode says: performed in `run`, mocked in `plan`.
+    #[default]
+    Mode,
+    /// Every result from a recorded run (`Mode::Replay`).
+    Replay(Recording),
+    /// A failed or killed run's finished effects from its journal, then live (`Mode::Run`).
+    Resume { recording: Recording, retry_unfinished: bool },
+    /// Mocks scripted by a test, plan mocks otherwise (`Mode::Test`).
+    Scenario(Vec<Mock>),
 }
 
 impl RunRequest {
@@ -52,6 +73,7 @@ impl RunRequest {
             refresh: false,
             journal: mode == Mode::Run,
             extend: None,
+            source: Source::Mode,
         }
     }
 
@@ -84,6 +106,8 @@ pub struct RunReport {
     /// Every effect, in order; those run by compensations are flagged.
     pub effects: Vec<EffectReport>,
     pub compensations: Vec<CompensationReport>,
+    /// Why the executor stopped the run, when it did (a replay's divergence).
+    pub halt: Option<Halt>,
     pub journal: Option<PathBuf>,
     #[serde(skip)]
     pub duration: Duration,
@@ -135,7 +159,9 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     if !missing.is_empty() {
         return Err(Error::Script { errors: missing, sources: sources.snapshot() });
     }
-    if let Some(unread) = preflight.unread_params(&request.params).into_iter().next() {
+    // Params given now are checked for typos; params taken from a journal are what they were.
+    let recorded_params = matches!(request.source, Source::Replay(_) | Source::Resume { .. });
+    if let Some(unread) = preflight.unread_params(&request.params).into_iter().next().filter(|_| !recorded_params) {
         return Err(Error::usage(unread, Some("remove it, or fix its name".to_string())));
     }
     let known_params = preflight.param_names();
@@ -167,6 +193,10 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         user: provenance::user(),
         host: provenance::host(),
         started_at: crate::time::rfc3339(started_at),
+        resumed_from: match &request.source {
+            Source::Resume { recording, .. } => Some(recording.run_id.clone()),
+            _ => None,
+        },
     };
     let environment_map = environment_map(&request.environment, &environment);
     let context = EffectContext::new(
@@ -179,9 +209,14 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         script.clone(),
         reporter,
     );
-    let executor: Box<dyn Executor> = match request.mode {
-        Mode::Run => Box::new(Live),
-        Mode::Plan => Box::new(Plan),
+    let executor: Box<dyn Executor> = match (request.source.clone(), request.mode) {
+        (Source::Replay(recording), _) => Box::new(Replay::new(recording)),
+        (Source::Resume { recording, retry_unfinished }, _) => {
+            Box::new(Resume::new(recording, Box::new(Live), retry_unfinished))
+        }
+        (Source::Scenario(mocks), _) => Box::new(Scenario::new(mocks)),
+        (Source::Mode, Mode::Run) => Box::new(Live),
+        (Source::Mode, Mode::Plan | Mode::Replay | Mode::Test) => Box::new(Plan),
     };
     let gate = Gate::new(context, registry, executor, journal);
     gate.append(|| Record::Header(header)).map_err(|error| Error::Internal(error.message))?;
@@ -223,7 +258,8 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     // After a failure, compensations undo what they can. A plan shows what they would
     // do even when it succeeds.
     let compensations = host.take_compensations();
-    let run_compensations = error.is_some() || request.mode == Mode::Plan;
+    let halted = host.gate.halt().is_some();
+    let run_compensations = !halted && (error.is_some() || request.mode == Mode::Plan);
     let mut compensation_reports = Vec::new();
     if run_compensations && !compensations.is_empty() {
         host.gate.set_compensating(true);
@@ -254,8 +290,14 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         compensation_reports.clear();
     }
 
+    // An executor that expected more (a replay whose recording goes on) says so now.
+    if !halted {
+        host.gate.finish_executor();
+    }
+    let halt = host.gate.halt();
     let fatal = host.gate.fatal_error();
     let status = match (&error, &fatal) {
+        _ if halt.is_some() => RunStatus::Halted,
         (None, _) => RunStatus::Succeeded,
         (Some(_), Some(fatal)) if fatal.kind == GateErrorKind::Policy => RunStatus::Refused,
         (Some(_), _) => RunStatus::Failed,
@@ -268,7 +310,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let effects_count = host.gate.effect_count();
     let footer = Footer {
         status,
-        error: error.as_ref().map(ToString::to_string),
+        error: error.as_ref().map(ToString::to_string).or_else(|| halt.as_ref().map(|halt| halt.message.clone())),
         failed_step: failed_step.clone(),
         effects: effects_count,
         ended_at: crate::time::now_rfc3339(),
@@ -295,6 +337,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         failed_step,
         effects,
         compensations: compensation_reports,
+        halt,
         journal: journal_path,
         duration,
         sources: sources.snapshot(),

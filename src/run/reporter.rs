@@ -56,10 +56,12 @@ pub enum Event<'a> {
         seq: u64,
         message: &'a str,
     },
+    /// `replayed_from`: not performed, the result is from that earlier run's journal.
     EffectFinished {
         effect: &'a Effect,
         result: Result<&'a Value, &'a EffectError>,
         duration: Duration,
+        replayed_from: Option<&'a str>,
     },
     Log {
         level: Level,

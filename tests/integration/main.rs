@@ -5,6 +5,7 @@ mod cli;
 mod errors;
 mod journal;
 mod notify_http;
+mod replay;
 mod sandbox;
 mod shapes;
 mod support;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use shipctl::effect::{Mode, Registry};
 use shipctl::error::Error;
@@ -120,7 +121,10 @@ pub struct Recorder {
 impl Reporter for Recorder {
     fn event(&mut self, event: &Event<'_>) {
         let line = match event {
-            Event::EffectFinished { effect, result, .. } => {
+            Event::EffectFinished { effect, result, replayed_from, .. } => {
+                if let Some(run) = replayed_from {
+                    return self.lines.lock().unwrap().push(format!("effect {} replayed from {run}", effect.kind));
+                }
                 format!("effect {} {}", effect.kind, if result.is_ok() { "ok" } else { "failed" })
             }
             Event::Output { text } => format!("output {text}"),
@@ -150,12 +154,20 @@ pub struct HttpServer {
 impl HttpServer {
     /// `{url}` in a body is replaced with the server's own URL.
     pub fn start(answers: &[(u16, &str)]) -> HttpServer {
+        let answers: Vec<(u16, &str, Duration)> =
+            answers.iter().map(|(status, body)| (*status, *body, Duration::ZERO)).collect();
+        HttpServer::start_with_delays(&answers)
+    }
+
+    /// Like [`HttpServer::start`], each answer given after its delay (requests are
+    /// answered concurrently, so a slow one does not hold up the next).
+    pub fn start_with_delays(answers: &[(u16, &str, Duration)]) -> HttpServer {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
         let port = server.server_addr().to_ip().unwrap().port();
         let url = format!("http://127.0.0.1:{port}");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let answers: Vec<(u16, String)> =
-            answers.iter().map(|(status, body)| (*status, body.replace("{url}", &url))).collect();
+        let answers: Vec<(u16, String, Duration)> =
+            answers.iter().map(|(status, body, delay)| (*status, body.replace("{url}", &url), *delay)).collect();
         let thread = {
             let server = Arc::clone(&server);
             let received = Arc::clone(&received);
@@ -172,8 +184,12 @@ impl HttpServer {
                         });
                         received.len() - 1
                     };
-                    let (status, text) = answers.get(index).or(answers.last()).cloned().unwrap_or((200, String::new()));
-                    let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
+                    let (status, text, delay) =
+                        answers.get(index).or(answers.last()).cloned().unwrap_or((200, String::new(), Duration::ZERO));
+                    std::thread::spawn(move || {
+                        std::thread::sleep(delay);
+                        let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
+                    });
                 }
             })
         };

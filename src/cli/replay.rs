@@ -1,0 +1,84 @@
+//! `shipctl replay` and `shipctl resume`: runs that work from a journal.
+
+use crate::exit_codes;
+use crate::journal::RunStatus;
+use crate::run::{RunReport, execute, replay_request, resume_request};
+
+use super::output::{self, Human};
+use super::{ReplayArgs, ResumeArgs};
+
+fn warn(warnings: &[String]) {
+    for warning in warnings {
+        output::err(&format!("warning: {warning}\n"));
+    }
+}
+
+/// `shipctl replay <journal> [--script <path>]`.
+pub fn replay(args: ReplayArgs) -> i32 {
+    let (request, warnings) = match replay_request(&args.journal, args.script.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
+        }
+    };
+    warn(&warnings);
+    let report = match execute(request, Box::new(Human::new())) {
+        Ok(report) => report,
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
+        }
+    };
+    finish(&report, "replayed identically")
+}
+
+/// `shipctl resume <journal>`.
+pub fn resume(args: ResumeArgs) -> i32 {
+    let (request, warnings) = match resume_request(&args.journal, args.retry_unfinished, args.allow_changed_script) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
+        }
+    };
+    warn(&warnings);
+    match execute(request, Box::new(Human::new())) {
+        Ok(report) => {
+            output::print_run_summary(&report);
+            if let Some(halt) = &report.halt {
+                output::err(&output::render_halt(halt, output::stderr_color()));
+            }
+            match report.status {
+                RunStatus::Succeeded => exit_codes::SUCCESS,
+                RunStatus::Failed => exit_codes::RUN_FAILED,
+                RunStatus::Refused => exit_codes::POLICY_REFUSED,
+                RunStatus::Halted => exit_codes::HALTED,
+            }
+        }
+        Err(error) => {
+            output::print_error(&error);
+            error.exit_code()
+        }
+    }
+}
+
+/// A replay's verdict: identical (whatever the recorded run's own outcome was), or where
+/// it diverged.
+fn finish(report: &RunReport, identical: &str) -> i32 {
+    if let Some(halt) = &report.halt {
+        if halt.divergence.is_some() {
+            output::err(&output::render_halt(halt, output::stderr_color()));
+            return exit_codes::HALTED;
+        }
+        output::outln(&format!("\n{identical} up to where the recording ends: {}", halt.message));
+        return exit_codes::SUCCESS;
+    }
+    let outcome = match (&report.status, &report.failed_step) {
+        (RunStatus::Succeeded, _) => "the recorded run succeeded".to_string(),
+        (_, Some(step)) => format!("the recorded run failed in step \"{step}\", and so does the replay"),
+        _ => "the recorded run failed, and so does the replay".to_string(),
+    };
+    output::outln(&format!("\n{identical}: {} effects; {outcome}", report.effects.len()));
+    exit_codes::SUCCESS
+}

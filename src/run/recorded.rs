@@ -1,0 +1,128 @@
+//! Requests that work from a recorded run: replay and resume.
+
+use std::path::{Path, PathBuf};
+
+use crate::effect::Mode;
+use crate::error::Error;
+use crate::journal::{Journal, Recording, RunStatus, read_journal};
+
+use super::{RunRequest, Source, sha256_hex};
+
+fn read(path: &Path) -> Result<(Journal, Recording, Vec<String>), Error> {
+    let journal = read_journal(path)?;
+    let recording = Recording::from_journal(&journal)?;
+    let mut warnings = Vec::new();
+    if journal.truncated {
+        warnings.push(format!(
+            "{}: the last line is cut off (the run died while writing it); using the records before it",
+            path.display()
+        ));
+    }
+    Ok((journal, recording, warnings))
+}
+
+/// The recorded script, and whether it still has the recorded content.
+fn recorded_script(journal: &Journal) -> Result<(PathBuf, bool), Error> {
+    let path = Path::new(&journal.header.root).join(&journal.header.script);
+    let text = std::fs::read(&path).map_err(|error| {
+        Error::usage(
+            format!("the journal's script {} cannot be read: {error}", path.display()),
+            Some("give the script to use with --script".to_string()),
+        )
+    })?;
+    Ok((path, sha256_hex(&text) == journal.header.script_sha256))
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}
+
+/// `shipctl replay <journal> [--script <path>]`: the request, and warnings to show.
+/// Without `script`, the journal's own script is replayed, and only if it is unchanged.
+pub fn replay_request(journal_path: &Path, script: Option<&Path>) -> Result<(RunRequest, Vec<String>), Error> {
+    let (journal, recording, mut warnings) = read(journal_path)?;
+    let header = &journal.header;
+    let script = match script {
+        Some(script) => {
+            let given = crate::config::absolute(script);
+            let recorded = Path::new(&header.root).join(&header.script);
+            if given.canonicalize().ok() != recorded.canonicalize().ok() {
+                warnings.push(format!(
+                    "replaying {} against run {} of {}",
+                    script.display(),
+                    header.run_id,
+                    header.script
+                ));
+            }
+            given
+        }
+        None => {
+            let (path, unchanged) = recorded_script(&journal)?;
+            if !unchanged {
+                let now = sha256_hex(&std::fs::read(&path).unwrap_or_default());
+                return Err(Error::usage(
+                    format!(
+                        "{} changed since run {} (sha256 {} then, {} now)",
+                        header.script,
+                        header.run_id,
+                        short(&header.script_sha256),
+                        short(&now)
+                    ),
+                    Some(format!(
+                        "to replay the changed script against the recording, say so: --script {}",
+                        path.display()
+                    )),
+                ));
+            }
+            path
+        }
+    };
+    let mut request = RunRequest::new(script, &header.environment, Mode::Replay);
+    request.params = header.params.clone();
+    request.journal = false;
+    request.source = Source::Replay(recording);
+    Ok((request, warnings))
+}
+
+/// `shipctl resume <journal>`: the request, and warnings to show.
+pub fn resume_request(
+    journal_path: &Path,
+    retry_unfinished: bool,
+    allow_changed_script: bool,
+) -> Result<(RunRequest, Vec<String>), Error> {
+    let (journal, recording, warnings) = read(journal_path)?;
+    let header = &journal.header;
+    if header.mode != Mode::Run.as_str() {
+        return Err(Error::usage(
+            format!("run {} was a {}; only runs can be resumed", header.run_id, header.mode),
+            None,
+        ));
+    }
+    if recording.status == Some(RunStatus::Succeeded) {
+        return Err(Error::usage(format!("run {} succeeded: there is nothing to resume", header.run_id), None));
+    }
+    if let Some(compensation) = recording.effects.iter().find(|effect| effect.compensation) {
+        return Err(Error::usage(
+            format!(
+                "run {} ran its compensations after it failed (from effect {}, {}): what it had finished was undone, so resuming would skip work that is no longer done",
+                header.run_id, compensation.seq, compensation.kind
+            ),
+            Some("start a new run".to_string()),
+        ));
+    }
+    let (script, unchanged) = recorded_script(&journal)?;
+    if !unchanged && !allow_changed_script {
+        return Err(Error::usage(
+            format!("{} changed since run {}", header.script, header.run_id),
+            Some(
+                "revert the change, or resume with --allow-changed-script (the finished part must then ask for the same effects)"
+                    .to_string(),
+            ),
+        ));
+    }
+    let mut request = RunRequest::new(script, &header.environment, Mode::Run);
+    request.params = header.params.clone();
+    request.journal = true;
+    request.source = Source::Resume { recording, retry_unfinished };
+    Ok((request, warnings))
+}

@@ -14,4 +14,5 @@ pub mod exit_codes;
 pub mod journal;
 pub mod primitives;
 pub mod run;
+pub mod testing;
 pub mod time;

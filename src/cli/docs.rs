@@ -34,6 +34,11 @@ pub fn docs(args: DocsArgs) -> i32 {
             let summary = doc.lines().next().unwrap_or_default();
             output::outln(&format!("  {name:<12} {summary}"));
         }
+        output::outln("\nIn test files (*.test.rhai, run by `shipctl test`):");
+        for (name, doc) in crate::testing::BUILTINS {
+            let summary = doc.lines().next().unwrap_or_default();
+            output::outln(&format!("  {name:<12} {summary}"));
+        }
         output::outln("\n`shipctl docs <name>` for one of them; `shipctl docs config` for shipctl.toml.");
         return exit_codes::SUCCESS;
     };
@@ -46,13 +51,14 @@ pub fn docs(args: DocsArgs) -> i32 {
         output::outln(primitive.doc().trim_end());
         return exit_codes::SUCCESS;
     }
-    if let Some((builtin, doc)) = BUILTINS.iter().find(|(builtin, _)| *builtin == name) {
+    if let Some((builtin, doc)) = BUILTINS.iter().chain(crate::testing::BUILTINS).find(|(builtin, _)| *builtin == name)
+    {
         output::outln(&format!("# {builtin} (builtin)\n"));
         output::outln(doc);
         return exit_codes::SUCCESS;
     }
     let mut names: Vec<&str> = registry.names();
-    names.extend(BUILTINS.iter().map(|(name, _)| *name));
+    names.extend(BUILTINS.iter().chain(crate::testing::BUILTINS).map(|(name, _)| *name));
     names.push("config");
     let help = did_you_mean(&name, names.iter().copied()).map(|close| format!("did you mean `shipctl docs {close}`?"));
     output::print_error(&Error::usage(format!("no primitive or builtin called \"{name}\""), help));

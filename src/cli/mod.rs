@@ -9,6 +9,7 @@ mod history;
 pub mod output;
 mod replay;
 mod run;
+mod test;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Continue a failed or killed run without repeating its finished effects.
     Resume(ResumeArgs),
+    /// Run the scripts' own tests (*.test.rhai) with mocked primitives.
+    Test(TestArgs),
     /// Compile scripts and every module they import; report all errors.
     Check(CheckArgs),
     /// List recorded runs.
@@ -102,6 +105,15 @@ pub struct ResumeArgs {
     /// Resume although the script changed; its finished part must still ask for the same effects.
     #[arg(long)]
     pub allow_changed_script: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files or directories (default: every *.test.rhai under the scripts root).
+    pub paths: Vec<PathBuf>,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +183,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Plan(args) => run::plan(args),
         Command::Replay(args) => replay::replay(args),
         Command::Resume(args) => replay::resume(args),
+        Command::Test(args) => test::test(args),
         Command::Check(args) => check::check(args),
         Command::History(args) => history::history(args),
         Command::Docs(args) => docs::docs(args),

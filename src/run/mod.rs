@@ -120,16 +120,18 @@ pub struct RunReport {
 /// syntax, missing params, policy) come back as [`Error`]; a script that fails once
 /// started comes back as a report with status `failed`.
 pub fn execute(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> Result<RunReport, Error> {
-    // The engine and its values stay on one thread; give it a stack deep enough for
-    // the configured call depth in any build profile.
+    on_script_thread(move || execute_here(request, reporter))?
+}
+
+/// Run `work` on a thread of its own whose stack is deep enough for the configured call
+/// depth in any build profile (engines and their values stay on that one thread).
+pub fn on_script_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
     let thread = std::thread::Builder::new()
         .name("script".to_string())
         .stack_size(SCRIPT_STACK)
-        .spawn(move || execute_here(request, reporter))
+        .spawn(work)
         .map_err(|error| Error::Internal(format!("cannot start the script thread: {error}")))?;
-    thread
-        .join()
-        .unwrap_or_else(|_| Err(Error::Internal("the script thread panicked; see the message above".to_string())))
+    thread.join().map_err(|_| Error::Internal("the script thread panicked; see the message above".to_string()))
 }
 
 /// Like [`execute`], on the calling thread (which needs a deep enough stack).

@@ -7,6 +7,7 @@ mod journal;
 mod notify_http;
 mod replay;
 mod sandbox;
+mod script_tests;
 mod shapes;
 mod support;
 mod tag;

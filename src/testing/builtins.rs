@@ -1,0 +1,347 @@
+//! What test files can call: `test`, `mock`, `mock_error`, `run` and assertions.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+// The stored call context is volatile API (not deprecated): it lets a test's closure run
+// after the file has been evaluated.
+#[allow(deprecated)]
+use rhai::NativeCallContextStore;
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Map, NativeCallContext, Position};
+use serde_json::{Value, json};
+
+use crate::effect::{Answer, Mock, Mode, value};
+use crate::error::{Location, did_you_mean};
+use crate::run::{RunReport, RunRequest, Silent, Source, execute_here};
+
+use super::SUFFIX;
+
+/// Name and documentation of each test builtin, for `shipctl docs`.
+pub const BUILTINS: &[(&str, &str)] = &[
+    (
+        "test",
+        "test(name, || { ... })\n\n\
+         In a `*.test.rhai` file: declares a test. `shipctl test` runs each test with fresh\n\
+         mocks and reports one line per test.",
+    ),
+    (
+        "run",
+        "run(#{ script?, env?, params? }) -> map\n\n\
+         In a test: runs the script under test with the scenario executor. `script` is\n\
+         relative to the test file (default: `release.test.rhai` tests `release.rhai`),\n\
+         `env` defaults to `local`, `params` is a map. Nothing is performed: effects get\n\
+         their mock results. Returns #{ status, error, error_location, failed_step,\n\
+         effects, kinds, compensations }: `effects` has every effect (seq, kind, step, args,\n\
+         result, error, compensation), `kinds` the kinds of the main path in order,\n\
+         `compensations` the effects run by compensations.",
+    ),
+    (
+        "mock",
+        "mock(kind, result)\nmock(kind, n, result)\n\n\
+         In a test: calls of primitive `kind` (only the n-th call, from 1, with `n`) return\n\
+         `result`, laid over the primitive's plan mock so the shape stays the same.",
+    ),
+    (
+        "mock_error",
+        "mock_error(kind, message)\nmock_error(kind, n, message)\n\n\
+         In a test: calls of primitive `kind` (only the n-th with `n`) fail with `message`,\n\
+         as if the live effect had failed (a health check timing out, a backup failing).",
+    ),
+    (
+        "assert",
+        "assert(condition), assert_eq(actual, expected), assert_ne(actual, unexpected)\n\
+         (each also with a last `message` argument)\n\n\
+         In a test: fail the test with the message and the place. Values compare by content.",
+    ),
+];
+
+/// A declared test.
+pub struct DeclaredTest {
+    pub name: String,
+    pub function: FnPtr,
+    #[allow(deprecated)]
+    pub context: NativeCallContextStore,
+    pub origin: Location,
+}
+
+/// What the test builtins of one file share.
+pub struct TestHost {
+    file: String,
+    directory: PathBuf,
+    tests: RefCell<Vec<DeclaredTest>>,
+    mocks: RefCell<Vec<Mock>>,
+    last_run: RefCell<Option<RunReport>>,
+    running: RefCell<bool>,
+}
+
+impl TestHost {
+    pub fn new(file: String, directory: PathBuf) -> Self {
+        TestHost {
+            file,
+            directory,
+            tests: RefCell::default(),
+            mocks: RefCell::default(),
+            last_run: RefCell::default(),
+            running: RefCell::new(false),
+        }
+    }
+
+    pub fn take_tests(&self) -> Vec<DeclaredTest> {
+        *self.running.borrow_mut() = true;
+        std::mem::take(&mut *self.tests.borrow_mut())
+    }
+
+    /// Before each test: no mocks, no last run.
+    pub fn reset(&self) {
+        self.mocks.borrow_mut().clear();
+        *self.last_run.borrow_mut() = None;
+    }
+
+    pub fn last_run(&self) -> Option<RunReport> {
+        self.last_run.borrow().clone()
+    }
+
+    fn origin(&self, context: &NativeCallContext) -> Location {
+        let position = context.call_position();
+        Location {
+            file: context.call_source().unwrap_or(&self.file).to_string(),
+            line: position.line().unwrap_or(0),
+            column: position.position().unwrap_or(0),
+        }
+    }
+}
+
+fn error(message: impl Into<String>, position: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(message.into().into(), position))
+}
+
+/// `kind` must be a primitive: a typo would mock nothing and pass silently.
+fn known_kind(kind: &str, position: Position) -> Result<(), Box<EvalAltResult>> {
+    let registry = crate::primitives::registry();
+    if registry.get(kind).is_some() {
+        return Ok(());
+    }
+    let names = registry.names();
+    let hint = match did_you_mean(kind, names.iter().copied()) {
+        Some(close) => format!("; did you mean \"{close}\"?"),
+        None => format!("; primitives: {}", names.join(", ")),
+    };
+    Err(error(format!("cannot mock \"{kind}\": no primitive has that name{hint}"), position))
+}
+
+fn call_number(n: INT, position: Position) -> Result<u64, Box<EvalAltResult>> {
+    u64::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| error(format!("call numbers start at 1, not {n}"), position))
+}
+
+fn add_mock(
+    host: &TestHost,
+    context: &NativeCallContext,
+    kind: &str,
+    call: Option<u64>,
+    answer: Answer,
+) -> Result<(), Box<EvalAltResult>> {
+    known_kind(kind, context.call_position())?;
+    if !*host.running.borrow() {
+        return Err(error("mock belongs inside a test(...)", context.call_position()));
+    }
+    host.mocks.borrow_mut().push(Mock { kind: kind.to_string(), call, answer });
+    Ok(())
+}
+
+fn map_answer(result: &Map, position: Position) -> Result<Answer, Box<EvalAltResult>> {
+    value::map_to_json(result)
+        .map(|object| Answer::Result(Value::Object(object)))
+        .map_err(|message| error(message, position))
+}
+
+pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
+    let tests = Rc::clone(host);
+    engine.register_fn(
+        "test",
+        move |context: NativeCallContext, name: ImmutableString, function: FnPtr| -> Result<(), Box<EvalAltResult>> {
+            if *tests.running.borrow() {
+                return Err(error("tests cannot be declared inside a test", context.call_position()));
+            }
+            if tests.tests.borrow().iter().any(|test| test.name == name.as_str()) {
+                return Err(error(format!("a test called \"{name}\" is declared twice"), context.call_position()));
+            }
+            let origin = tests.origin(&context);
+            #[allow(deprecated)]
+            let stored = context.store_data();
+            tests.tests.borrow_mut().push(DeclaredTest { name: name.to_string(), function, context: stored, origin });
+            Ok(())
+        },
+    );
+
+    let mocks = Rc::clone(host);
+    engine.register_fn("mock", move |context: NativeCallContext, kind: ImmutableString, result: Map| {
+        let answer = map_answer(&result, context.call_position())?;
+        add_mock(&mocks, &context, &kind, None, answer)
+    });
+    let mocks = Rc::clone(host);
+    engine.register_fn("mock", move |context: NativeCallContext, kind: ImmutableString, n: INT, result: Map| {
+        let call = call_number(n, context.call_position())?;
+        let answer = map_answer(&result, context.call_position())?;
+        add_mock(&mocks, &context, &kind, Some(call), answer)
+    });
+    let mocks = Rc::clone(host);
+    engine.register_fn(
+        "mock_error",
+        move |context: NativeCallContext, kind: ImmutableString, message: ImmutableString| {
+            add_mock(&mocks, &context, &kind, None, Answer::Error(message.to_string()))
+        },
+    );
+    let mocks = Rc::clone(host);
+    engine.register_fn(
+        "mock_error",
+        move |context: NativeCallContext, kind: ImmutableString, n: INT, message: ImmutableString| {
+            let call = call_number(n, context.call_position())?;
+            add_mock(&mocks, &context, &kind, Some(call), Answer::Error(message.to_string()))
+        },
+    );
+
+    let runner = Rc::clone(host);
+    engine.register_fn("run", move |context: NativeCallContext, options: Map| run(&runner, &context, &options));
+    let runner = Rc::clone(host);
+    engine.register_fn("run", move |context: NativeCallContext| run(&runner, &context, &Map::new()));
+
+    engine.register_fn("assert", |context: NativeCallContext, condition: bool| -> Result<(), Box<EvalAltResult>> {
+        if condition { Ok(()) } else { Err(error("assertion failed", context.call_position())) }
+    });
+    engine.register_fn(
+        "assert",
+        |context: NativeCallContext, condition: bool, message: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            if condition { Ok(()) } else { Err(error(format!("assertion failed: {message}"), context.call_position())) }
+        },
+    );
+    engine.register_fn("assert_eq", |context: NativeCallContext, actual: Dynamic, expected: Dynamic| {
+        assert_eq(&context, actual, expected)
+    });
+    engine.register_fn(
+        "assert_eq",
+        |context: NativeCallContext, actual: Dynamic, expected: Dynamic, message: Dynamic| {
+            assert_eq(&context, actual, expected).map_err(|failure| with_message(failure, &message))
+        },
+    );
+    engine.register_fn("assert_ne", |context: NativeCallContext, actual: Dynamic, unexpected: Dynamic| {
+        assert_ne(&context, actual, unexpected)
+    });
+    engine.register_fn(
+        "assert_ne",
+        |context: NativeCallContext, actual: Dynamic, unexpected: Dynamic, message: Dynamic| {
+            assert_ne(&context, actual, unexpected).map_err(|failure| with_message(failure, &message))
+        },
+    );
+}
+
+/// Values compare as JSON (so `1 == 1`, maps by content); what cannot be JSON compares
+/// by its text.
+fn same(left: &Dynamic, right: &Dynamic) -> bool {
+    match (value::to_json(left), value::to_json(right)) {
+        (Ok(left), Ok(right)) => left == right,
+        _ => left.to_string() == right.to_string(),
+    }
+}
+
+fn show(value: &Dynamic) -> String {
+    value::to_json(value).map(|json| json.to_string()).unwrap_or_else(|_| value.to_string())
+}
+
+fn assert_eq(context: &NativeCallContext, actual: Dynamic, expected: Dynamic) -> Result<(), Box<EvalAltResult>> {
+    if same(&actual, &expected) {
+        return Ok(());
+    }
+    Err(error(
+        format!("assert_eq failed: got {}, expected {}", show(&actual), show(&expected)),
+        context.call_position(),
+    ))
+}
+
+fn assert_ne(context: &NativeCallContext, actual: Dynamic, unexpected: Dynamic) -> Result<(), Box<EvalAltResult>> {
+    if !same(&actual, &unexpected) {
+        return Ok(());
+    }
+    Err(error(format!("assert_ne failed: both are {}", show(&actual)), context.call_position()))
+}
+
+/// The test author's message first, then what was compared.
+fn with_message(failure: Box<EvalAltResult>, message: &Dynamic) -> Box<EvalAltResult> {
+    match failure.as_ref() {
+        EvalAltResult::ErrorRuntime(detail, position) => error(format!("{message} ({detail})"), *position),
+        _ => failure,
+    }
+}
+
+fn text(value: &Dynamic) -> String {
+    match value.clone().into_immutable_string() {
+        Ok(text) => text.to_string(),
+        Err(_) => value.to_string(),
+    }
+}
+
+fn run(host: &TestHost, context: &NativeCallContext, options: &Map) -> Result<Dynamic, Box<EvalAltResult>> {
+    let position = context.call_position();
+    if !*host.running.borrow() {
+        return Err(error("run belongs inside a test(...)", position));
+    }
+    for key in options.keys() {
+        if !["script", "env", "params"].contains(&key.as_str()) {
+            let hint = did_you_mean(key, ["script", "env", "params"])
+                .map(|close| format!("; did you mean \"{close}\"?"))
+                .unwrap_or_default();
+            return Err(error(format!("unknown option \"{key}\" to run{hint}"), position));
+        }
+    }
+    let script = match options.get("script") {
+        Some(script) => host.directory.join(text(script)),
+        None => {
+            let file = PathBuf::from(&host.file);
+            let base = file.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
+            host.directory.join(base.strip_suffix(SUFFIX).map(|stem| format!("{stem}.rhai")).unwrap_or(base))
+        }
+    };
+    let environment = options.get("env").map(text).unwrap_or_else(|| crate::config::LOCAL_ENVIRONMENT.to_string());
+    let mut request = RunRequest::new(&script, &environment, Mode::Test);
+    request.journal = false;
+    request.source = Source::Scenario(host.mocks.borrow().clone());
+    if let Some(params) = options.get("params") {
+        let Some(params) = params.read_lock::<Map>() else {
+            return Err(error("params must be a map: params: #{ version: \"1.4.0\" }", position));
+        };
+        request.params = params.iter().map(|(name, value)| (name.to_string(), text(value))).collect();
+    }
+    let report = execute_here(request, Box::new(Silent))
+        .map_err(|refused| error(format!("{} was refused before it ran: {refused}", script.display()), position))?;
+    let result = result_map(&report);
+    *host.last_run.borrow_mut() = Some(report);
+    Ok(value::to_dynamic(&result))
+}
+
+/// What a test sees of a run.
+fn result_map(report: &RunReport) -> Value {
+    let effect = |effect: &crate::effect::EffectReport| {
+        json!({
+            "seq": effect.seq,
+            "kind": effect.kind,
+            "step": effect.step,
+            "args": effect.args,
+            "result": effect.result,
+            "error": effect.error,
+            "compensation": effect.compensation,
+        })
+    };
+    let main: Vec<&crate::effect::EffectReport> = report.effects.iter().filter(|effect| !effect.compensation).collect();
+    json!({
+        "status": report.status.to_string(),
+        "error": report.error.as_ref().map(|error| error.message.clone()),
+        "error_location": report.error.as_ref().and_then(|error| error.location.as_ref()).map(ToString::to_string),
+        "failed_step": report.failed_step,
+        "effects": report.effects.iter().map(effect).collect::<Vec<_>>(),
+        "kinds": main.iter().map(|effect| effect.kind).collect::<Vec<_>>(),
+        "compensations": report.effects.iter().filter(|effect| effect.compensation).map(effect).collect::<Vec<_>>(),
+    })
+}

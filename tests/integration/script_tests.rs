@@ -1,0 +1,151 @@
+//! `shipctl test`: scenario tests of release scripts, written in Rhai.
+
+use crate::support::Workspace;
+
+const RELEASE: &str = r#"let version = param("version");
+step("Tag", || tag(#{ repo: "app", name: version, message: "m" }));
+on_failure(|| notify(#{ channel: "log", text: `rolled back ${version}` }));
+step("Check", || {
+    http_check(#{ url: "https://app.example.org/health" });
+    http_check(#{ url: "https://app.example.org/ready" });
+});
+step("Announce", || notify(#{ channel: "log", text: `${version} is live` }));
+"#;
+
+fn workspace(tests: &str) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.config("[repos.app]\npath = \"/nonexistent/app\"\n\n[notify.log]\nkind = \"stdout\"\n");
+    workspace.write("scripts/app/release.rhai", RELEASE);
+    workspace.write("scripts/app/release.test.rhai", tests);
+    workspace
+}
+
+#[test]
+fn the_bundled_release_tests_pass_and_write_junit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let junit = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shipctl"))
+        .args(["test", "scripts/catalogue", "--junit"])
+        .arg(junit.path())
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("✓ health check fails, so the release rolls back"), "{stdout}");
+    let xml = std::fs::read_to_string(junit.path()).unwrap();
+    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"5\""), "{xml}");
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn mocks_per_call_and_for_all_calls_and_assertions_on_effects() {
+    let workspace = workspace(
+        r#"
+test("all calls of a kind", || {
+    mock("http_check", #{ status: 204 });
+    let r = run(#{ params: #{ version: "2.0.0" } });
+    assert_eq(r.status, "succeeded");
+    assert_eq(r.kinds, ["tag", "http_check", "http_check", "notify"]);
+    assert_eq(r.effects[1].result.status, 204);
+    assert_eq(r.effects[2].result.status, 204);
+    assert_eq(r.effects[1].result.attempts, 1, "mocks keep the plan mock's other fields");
+});
+test("only the second call fails, and the compensation runs", || {
+    mock_error("http_check", 2, "not ready");
+    let r = run(#{ params: #{ version: "2.0.0" } });
+    assert_eq(r.status, "failed");
+    assert_eq(r.failed_step, "Check");
+    assert_eq(r.error, "http_check failed: not ready");
+    assert_eq(r.error_location, "scripts/app/release.rhai:6:5");
+    assert_eq(r.effects[1].error, ());
+    assert_eq(r.compensations[0].args.text, "rolled back 2.0.0");
+});
+test("mocks do not leak between tests", || {
+    let r = run(#{ params: #{ version: "2.0.0" } });
+    assert_eq(r.status, "succeeded");
+});
+"#,
+    );
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("3 passed, 0 failed"), "{}", output.stdout);
+}
+
+#[test]
+fn a_failing_test_shows_the_assertion_its_place_and_the_effects() {
+    let workspace = workspace(
+        r#"test("expects success", || {
+    mock_error("http_check", "GET https://app.example.org/health: got status 503");
+    let r = run(#{ params: #{ version: "2.0.0" } });
+    assert_eq(r.status, "succeeded");
+});
+test("passes", || assert(true));
+"#,
+    );
+    let junit = workspace.path().join("junit.xml");
+    let output = workspace.shipctl(&["test", "--junit", junit.to_str().unwrap()]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.contains("✗ expects success"), "{}", output.stdout);
+    assert!(output.stdout.contains("assert_eq failed: got \"failed\", expected \"succeeded\""), "{}", output.stdout);
+    assert!(output.stdout.contains("--> scripts/app/release.test.rhai:4:5"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("last run: scripts/app/release.rhai · env local · failed in step \"Check\""),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("1  tag message=\"m\" name=\"2.0.0\" repo=\"app\"\n"), "{}", output.stdout);
+    assert!(output.stdout.contains("2  http_check url=\"https://app.example.org/health\" ✗"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("3  notify channel=\"log\" text=\"rolled back 2.0.0\" (compensation)"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("1 passed, 1 failed"), "{}", output.stdout);
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("tests=\"2\" skipped=\"0\" failures=\"1\""), "{xml}");
+    assert!(xml.contains("<testcase name=\"passes\""), "{xml}");
+}
+
+#[test]
+fn mistakes_in_test_files_are_reported_clearly() {
+    let workspace = workspace(
+        r#"test("typo in a kind", || mock("http_chek", #{}));
+test("typo in an option", || run(#{ parmas: #{} }));
+test("script refused", || run(#{ params: #{} }));
+"#,
+    );
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stdout.contains("cannot mock \"http_chek\": no primitive has that name; did you mean \"http_check\"?"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("unknown option \"parmas\" to run; did you mean \"params\"?"), "{}", output.stdout);
+    assert!(output.stdout.contains("was refused before it ran"), "{}", output.stdout);
+    assert!(output.stdout.contains("missing param \"version\""), "{}", output.stdout);
+
+    workspace.write("scripts/app/release.test.rhai", "test(\"x\", || {\n");
+    let broken = workspace.shipctl(&["test"]);
+    assert_eq!(broken.code, 1, "{broken:?}");
+    assert!(broken.stderr.contains("scripts/app/release.test.rhai:2:1"), "{}", broken.stderr);
+
+    workspace.write("scripts/app/release.test.rhai", "let x = 1;\n");
+    let empty = workspace.shipctl(&["test"]);
+    assert_eq!(empty.code, 1);
+    assert!(empty.stderr.contains("declares no tests"), "{}", empty.stderr);
+}
+
+#[test]
+fn nothing_is_performed_in_a_test() {
+    let server = crate::support::HttpServer::start(&[(200, "ok")]);
+    let workspace = Workspace::new();
+    workspace.config("");
+    workspace.write("release.rhai", &format!("http_check(#{{ url: \"{}/health\" }});\n", server.url));
+    workspace.write("release.test.rhai", "test(\"runs\", || assert_eq(run().status, \"succeeded\"));\n");
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(server.requests().is_empty(), "a scenario test made a real request");
+}

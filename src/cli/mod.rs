@@ -10,6 +10,7 @@ pub mod output;
 mod replay;
 mod run;
 mod test;
+mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Continue a failed or killed run without repeating its finished effects.
     Resume(ResumeArgs),
+    /// Plan a script again whenever it, a module it imports or shipctl.toml changes.
+    Watch(WatchArgs),
     /// Run the scripts' own tests (*.test.rhai) with mocked primitives.
     Test(TestArgs),
     /// Compile scripts and every module they import; report all errors.
@@ -105,6 +108,12 @@ pub struct ResumeArgs {
     /// Resume although the script changed; its finished part must still ask for the same effects.
     #[arg(long)]
     pub allow_changed_script: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +192,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Plan(args) => run::plan(args),
         Command::Replay(args) => replay::replay(args),
         Command::Resume(args) => replay::resume(args),
+        Command::Watch(args) => watch::watch_command(args),
         Command::Test(args) => test::test(args),
         Command::Check(args) => check::check(args),
         Command::History(args) => history::history(args),

@@ -77,15 +77,18 @@ fn bold() -> Style {
 
 /// Print an error that stopped a command, with source snippets where it has a place.
 pub fn print_error(error: &Error) {
-    let color = stderr_color();
+    err(&render_error(error, stderr_color()));
+}
+
+/// An error that stopped a command, rendered with source snippets where it has a place.
+pub fn render_error(error: &Error, color: bool) -> String {
     match error {
         Error::Script { errors, sources } => {
-            for script_error in errors {
-                err(&render(script_error, sources, color));
-            }
+            let mut out: String = errors.iter().map(|script_error| render(script_error, sources, color)).collect();
             if errors.len() > 1 {
-                err(&format!("{} errors\n", errors.len()));
+                out.push_str(&format!("{} errors\n", errors.len()));
             }
+            out
         }
         Error::Config(config) => {
             let mut sources = Sources::default();
@@ -94,17 +97,9 @@ pub fn print_error(error: &Error) {
             {
                 sources.0.insert(location.file.clone(), text);
             }
-            err(&render_parts(
-                &config.message,
-                config.location.as_ref(),
-                None,
-                &[],
-                config.help.as_deref(),
-                &sources,
-                color,
-            ));
+            render_parts(&config.message, config.location.as_ref(), None, &[], config.help.as_deref(), &sources, color)
         }
-        other => err(&render_parts(&other.to_string(), None, None, &[], other.help(), &Sources::default(), color)),
+        other => render_parts(&other.to_string(), None, None, &[], other.help(), &Sources::default(), color),
     }
 }
 

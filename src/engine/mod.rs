@@ -24,6 +24,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Module, NativeCallContext, Pos
 
 pub use builtins::BUILTINS;
 pub use diagnostic::{Frame, ScriptError, ScriptErrorKind, render, render_parts};
+pub use resolver::STD_PREFIX;
 pub use sources::{SourceMap, Sources};
 
 use crate::config::Limits;

@@ -11,3 +11,4 @@ mod script_tests;
 mod shapes;
 mod support;
 mod tag;
+mod watch;

@@ -6,6 +6,7 @@ mod check;
 mod demo;
 mod docs;
 mod history;
+mod inputs;
 pub mod output;
 mod replay;
 mod run;

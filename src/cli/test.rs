@@ -1,15 +1,12 @@
 //! `shipctl test`: run the release scripts' own tests.
 
-use std::path::{Path, PathBuf};
-
-use crate::config::Project;
-use crate::error::Error;
 use crate::exit_codes;
 use crate::run::on_script_thread;
 use crate::testing::{self, TestFailure, TestFile, TestOutcome};
 use crate::time::format_duration;
 
 use super::TestArgs;
+use super::inputs::inputs;
 use super::output::{self, paint, summarize_args};
 
 /// The failure's details as text: the error with its place, and the last run's effects.
@@ -41,28 +38,13 @@ fn indent(text: &str) -> String {
 
 /// `shipctl test [paths] [--junit <file>]`.
 pub fn test(args: TestArgs) -> i32 {
-    let starts = if args.paths.is_empty() {
-        match Project::discover(Path::new(".")) {
-            Ok(project) => vec![project.root],
-            Err(error) => {
-                output::print_error(&Error::Config(error));
-                return exit_codes::USAGE;
-            }
+    let paths = match inputs(&args.paths, testing::SUFFIX, "test files") {
+        Ok(paths) => paths,
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
         }
-    } else {
-        args.paths.clone()
     };
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for start in &starts {
-        if let Err(error) = testing::discover(start, &mut paths) {
-            output::print_error(&Error::Io { action: "cannot read", path: start.clone(), source: error });
-            return exit_codes::USAGE;
-        }
-    }
-    if paths.is_empty() {
-        output::err(&format!("error: no test files (*{}) found\n", testing::SUFFIX));
-        return exit_codes::USAGE;
-    }
     let color = output::stdout_color();
     let files = on_script_thread(move || {
         let mut files = Vec::new();

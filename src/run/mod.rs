@@ -264,28 +264,8 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let run_compensations = !halted && (error.is_some() || request.mode == Mode::Plan);
     let mut compensation_reports = Vec::new();
     if run_compensations && !compensations.is_empty() {
-        host.gate.set_compensating(true);
-        host.gate.context().set_deadline(Instant::now() + limits.compensation_deadline);
-        if error.is_some() {
-            host.gate.context().report(&Event::CompensationsStarted { count: compensations.len() });
-        }
-        for compensation in compensations.iter().rev() {
-            #[allow(deprecated)]
-            let context = compensation.context.create_context(&engine);
-            let result =
-                catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
-            let failure = match result {
-                Ok(Ok(_)) => None,
-                Ok(Err(failure)) => Some(script_error(&host, &failure, &script, &limits).to_string()),
-                Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
-            };
-            if error.is_some() {
-                host.gate
-                    .context()
-                    .report(&Event::CompensationFinished { origin: &compensation.origin, error: failure.as_deref() });
-            }
-            compensation_reports.push(CompensationReport { origin: compensation.origin.clone(), error: failure });
-        }
+        let failed = error.is_some();
+        compensation_reports = compensate(&host, &engine, &compensations, failed, &script, &limits);
     }
     if error.is_none() {
         // A plan's compensations ran only to be shown; they did not fail the plan.
@@ -344,6 +324,42 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         duration,
         sources: sources.snapshot(),
     })
+}
+
+/// Run `compensations`, last registered first, each with its own error reported and
+/// the others still run. `failed`: after a failure (otherwise a plan shows them).
+fn compensate(
+    host: &ScriptHost,
+    engine: &rhai::Engine,
+    compensations: &[engine::Compensation],
+    failed: bool,
+    script: &str,
+    limits: &crate::config::Limits,
+) -> Vec<CompensationReport> {
+    host.gate.set_compensating(true);
+    host.gate.context().set_deadline(Instant::now() + limits.compensation_deadline);
+    if failed {
+        host.gate.context().report(&Event::CompensationsStarted { count: compensations.len() });
+    }
+    let mut reports = Vec::with_capacity(compensations.len());
+    for compensation in compensations.iter().rev() {
+        #[allow(deprecated)]
+        let context = compensation.context.create_context(engine);
+        let result =
+            catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
+        let failure = match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(failure)) => Some(script_error(host, &failure, script, limits).to_string()),
+            Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
+        };
+        if failed {
+            host.gate
+                .context()
+                .report(&Event::CompensationFinished { origin: &compensation.origin, error: failure.as_deref() });
+        }
+        reports.push(CompensationReport { origin: compensation.origin.clone(), error: failure });
+    }
+    reports
 }
 
 fn script_error(

@@ -15,7 +15,7 @@
 mod builtins;
 mod junit;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -65,29 +65,6 @@ impl TestFile {
     pub fn failed(&self) -> usize {
         self.outcomes.iter().filter(|outcome| outcome.failure.is_some()).count() + usize::from(self.error.is_some())
     }
-}
-
-/// Every test file under `path` (or `path` itself), sorted.
-pub fn discover(path: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
-        found.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(path)?.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
-    entries.sort();
-    for entry in entries {
-        let hidden = entry.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if entry.is_dir() {
-            discover(&entry, found)?;
-        } else if entry.to_string_lossy().ends_with(SUFFIX) {
-            found.push(entry);
-        }
-    }
-    Ok(())
 }
 
 /// Run every test in `path`, calling `on_outcome` as each finishes. Runs on the calling

@@ -76,6 +76,9 @@ pub struct ScriptArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
+    /// Who approved this run (for `approve` in protected environments), when not asked at the terminal.
+    #[arg(long, value_name = "NAME")]
+    pub approved_by: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +112,9 @@ pub struct ResumeArgs {
     /// Resume although the script changed; its finished part must still ask for the same effects.
     #[arg(long)]
     pub allow_changed_script: bool,
+    /// Who approved the rest of the run (for `approve` in protected environments).
+    #[arg(long, value_name = "NAME")]
+    pub approved_by: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -155,6 +155,13 @@ impl Default for Human {
 }
 
 impl Reporter for Human {
+    fn suspend(&mut self, work: &mut dyn FnMut()) {
+        match &self.spinner {
+            Some(spinner) => spinner.suspend(work),
+            None => work(),
+        }
+    }
+
     fn event(&mut self, event: &Event<'_>) {
         let color = self.color;
         match event {

@@ -35,7 +35,8 @@ pub fn replay(args: ReplayArgs) -> i32 {
 
 /// `shipctl resume <journal>`.
 pub fn resume(args: ResumeArgs) -> i32 {
-    let (request, warnings) = match resume_request(&args.journal, args.retry_unfinished, args.allow_changed_script) {
+    let (mut request, warnings) = match resume_request(&args.journal, args.retry_unfinished, args.allow_changed_script)
+    {
         Ok(prepared) => prepared,
         Err(error) => {
             output::print_error(&error);
@@ -43,6 +44,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
         }
     };
     warn(&warnings);
+    request.approved_by = args.approved_by.clone();
     match execute(request, Box::new(Human::new())) {
         Ok(report) => {
             output::print_run_summary(&report);

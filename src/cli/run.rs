@@ -34,7 +34,9 @@ fn print_json(report: &RunReport) {
 pub fn run(args: RunArgs) -> i32 {
     let json = args.script.output == OutputFormat::Json;
     let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
-    match execute(request(&args.script, Mode::Run), reporter) {
+    let mut request = request(&args.script, Mode::Run);
+    request.approved_by = args.approved_by.clone();
+    match execute(request, reporter) {
         Ok(report) => {
             if json {
                 print_json(&report);

@@ -118,12 +118,15 @@ pub struct Environment {
     /// Primitives that may not run here.
     #[serde(default)]
     pub deny: Vec<String>,
+    /// Who may give `approve` its approval here (anyone, when empty).
+    #[serde(default)]
+    pub approvers: Vec<String>,
     /// Everything else: the script's data.
     #[serde(flatten)]
     pub vars: BTreeMap<String, toml::Value>,
 }
 
-const ENVIRONMENT_KEYS: [&str; 3] = ["protected", "allow", "deny"];
+const ENVIRONMENT_KEYS: [&str; 4] = ["protected", "allow", "deny", "approvers"];
 
 /// `[repos.<name>]`.
 #[derive(Debug, Clone, Deserialize)]

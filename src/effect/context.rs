@@ -49,6 +49,8 @@ pub struct EffectContext {
     pub run_id: String,
     /// The script, relative to the scripts root.
     pub script: String,
+    /// `--approved-by`: who approved this run ahead of time.
+    pub approved_by: Option<String>,
     deadline: Cell<Instant>,
     current: Cell<u64>,
     reporter: RefCell<Box<dyn Reporter + Send>>,
@@ -79,6 +81,7 @@ impl EffectContext {
             secrets,
             run_id,
             script,
+            approved_by: None,
             deadline: Cell::new(deadline),
             current: Cell::new(0),
             reporter: RefCell::new(reporter),
@@ -176,6 +179,15 @@ impl EffectContext {
 
     pub(crate) fn set_current_seq(&self, seq: u64) {
         self.current.set(seq);
+    }
+
+    /// Run `work`, which talks to the operator on the terminal, with the reporter's
+    /// animation out of the way.
+    pub fn interact(&self, work: &mut dyn FnMut()) {
+        match self.reporter.try_borrow_mut() {
+            Ok(mut reporter) => reporter.suspend(work),
+            Err(_) => work(),
+        }
     }
 
     /// Hand an event to the reporter.

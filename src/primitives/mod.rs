@@ -2,6 +2,7 @@
 //! plan mock, documentation (the markdown in `docs/`, which `shipctl docs` prints).
 //! Adding a primitive is a new file plus one line in [`registry`].
 
+pub mod approve;
 pub mod clock;
 pub mod git;
 pub mod http;
@@ -16,5 +17,6 @@ pub fn registry() -> Registry {
     registry.add(git::Tag);
     registry.add(notify::Notify);
     registry.add(http::HttpCheck);
+    registry.add(approve::Approve);
     registry
 }

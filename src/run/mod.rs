@@ -46,6 +46,8 @@ pub struct RunRequest {
     pub extend: Option<fn(&mut Registry)>,
     /// Where effects' results come from, beyond what the mode implies.
     pub source: Source,
+    /// `--approved-by`: who approved this run ahead of time (for `approve`).
+    pub approved_by: Option<String>,
 }
 
 /// Where the results of effects come from.
@@ -74,6 +76,7 @@ impl RunRequest {
             journal: mode == Mode::Run,
             extend: None,
             source: Source::Mode,
+            approved_by: None,
         }
     }
 
@@ -201,7 +204,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         },
     };
     let environment_map = environment_map(&request.environment, &environment);
-    let context = EffectContext::new(
+    let mut context = EffectContext::new(
         request.mode,
         request.refresh,
         project.clone(),
@@ -211,6 +214,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         script.clone(),
         reporter,
     );
+    context.approved_by = request.approved_by.clone();
     let executor: Box<dyn Executor> = match (request.source.clone(), request.mode) {
         (Source::Replay(recording), _) => Box::new(Replay::new(recording)),
         (Source::Resume { recording, retry_unfinished }, _) => {

@@ -86,6 +86,12 @@ pub enum Event<'a> {
 /// Receives a run's events, on the script thread.
 pub trait Reporter {
     fn event(&mut self, event: &Event<'_>);
+
+    /// Run `work`, which talks to the operator on the terminal, with any animation
+    /// (a spinner) out of its way.
+    fn suspend(&mut self, work: &mut dyn FnMut()) {
+        work();
+    }
 }
 
 /// Discards everything.

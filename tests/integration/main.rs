@@ -1,6 +1,7 @@
 //! Integration tests: the library and the built binary against real git repositories
 //! and real HTTP servers on loopback, all in temporary directories.
 
+mod approve;
 mod cli;
 mod errors;
 mod journal;

@@ -35,7 +35,7 @@ fn the_bundled_release_tests_pass_and_write_junit() {
     assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("✓ health check fails, so the release rolls back"), "{stdout}");
     let xml = std::fs::read_to_string(junit.path()).unwrap();
-    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"5\""), "{xml}");
+    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"6\""), "{xml}");
     assert!(xml.contains("failures=\"0\""), "{xml}");
 }
 

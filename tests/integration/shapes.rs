@@ -35,6 +35,7 @@ fn live_and_plan_results_have_the_same_shape() {
         ("notify", "notify(#{ channel: \"chat\", text: \"t\" })".to_string()),
         ("notify", "notify(#{ channel: \"log\", text: \"t\" })".to_string()),
         ("http_check", format!("http_check(#{{ url: \"{}/health\" }})", server.url)),
+        ("approve", "approve(#{ reason: \"shapes\" })".to_string()),
     ];
     let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
     for name in shipctl::primitives::registry().names() {

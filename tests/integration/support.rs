@@ -248,3 +248,18 @@ pub fn refs(path: &Path) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// Make `path` a git repository with everything in it committed (a protected
+/// environment runs only committed scripts).
+pub fn commit_everything(path: &Path) {
+    let repository = git2::Repository::open(path).or_else(|_| git2::Repository::init(path)).unwrap();
+    std::fs::write(path.join(".gitignore"), "/.shipctl\n").unwrap();
+    let mut index = repository.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
+    let parent = repository.head().ok().and_then(|head| head.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repository.commit(Some("HEAD"), &signature, &signature, "scripts", &tree, &parents).unwrap();
+}

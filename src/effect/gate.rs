@@ -141,9 +141,10 @@ impl Gate {
         let params = primitive.parse(&args).map_err(|error| {
             arguments_error(argument_message(kind, &error), Some(format!("see `shipctl docs {kind}`")))
         })?;
-        primitive
-            .validate(params.as_ref(), &self.context)
-            .map_err(|error| arguments_error(error.message, error.help))?;
+        primitive.validate(params.as_ref(), &self.context).map_err(|error| match error.refused {
+            true => self.fatal(GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help }),
+            false => arguments_error(error.message, error.help),
+        })?;
         policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
             .map_err(|message| {
                 self.fatal(GateError {
@@ -232,10 +233,13 @@ impl Gate {
             duration,
         });
         journaled?;
-        outcome.map_err(|error| GateError {
-            kind: GateErrorKind::Effect,
-            message: format!("{kind} failed: {}", error.message),
-            help: error.help,
+        outcome.map_err(|error| match error.refused {
+            true => self.fatal(GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help }),
+            false => GateError {
+                kind: GateErrorKind::Effect,
+                message: format!("{kind} failed: {}", error.message),
+                help: error.help,
+            },
         })
     }
 

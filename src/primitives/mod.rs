@@ -2,6 +2,7 @@
 //! plan mock, documentation (the markdown in `docs/`, which `shipctl docs` prints).
 //! Adding a primitive is a new file plus one line in [`registry`].
 
+pub mod backup;
 pub mod clock;
 pub mod git;
 pub mod http;
@@ -16,5 +17,7 @@ pub fn registry() -> Registry {
     registry.add(git::Tag);
     registry.add(notify::Notify);
     registry.add(http::HttpCheck);
+    registry.add(backup::Backup);
+    registry.add(backup::Restore);
     registry
 }

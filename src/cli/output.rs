@@ -201,6 +201,9 @@ impl Reporter for Human {
                 }
                 let line = effect_line(effect, result.is_ok(), *duration, color, &self.indent());
                 outln(&line);
+                if let Some(summary) = result_summary(result.ok()) {
+                    outln(&paint(color, dim(), &format!("{}    {summary}", self.indent())));
+                }
                 if let Err(error) = result {
                     outln(&paint(color, red(), &format!("{}    {}", self.indent(), error.message)));
                 }
@@ -337,5 +340,15 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
     let line = format!("{:>4}  {:<width$}  {}{mark}", effect.seq, effect.kind, summarize_args(&effect.args));
-    format!("{}\n", line.trim_end())
+    let mut text = format!("{}\n", line.trim_end());
+    if let Some(summary) = result_summary(effect.result.as_ref()) {
+        text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, dim(), summary)));
+    }
+    text
+}
+
+/// A result's `summary` field: the one line a primitive offers people about what it
+/// did or would do (`web:production  sha256:aaa -> sha256:bbb`).
+fn result_summary(result: Option<&Value>) -> Option<&str> {
+    result?.get("summary")?.as_str().filter(|summary| !summary.is_empty())
 }

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod clock;
 pub mod git;
 pub mod http;
+pub mod image;
 pub mod notify;
 
 use crate::effect::Registry;
@@ -19,5 +20,6 @@ pub fn registry() -> Registry {
     registry.add(http::HttpCheck);
     registry.add(backup::Backup);
     registry.add(backup::Restore);
+    registry.add(image::PromoteImage);
     registry
 }

@@ -7,6 +7,8 @@ mod errors;
 mod journal;
 mod notify_http;
 mod postgres;
+mod promote;
+mod registry;
 mod sandbox;
 mod shapes;
 mod support;

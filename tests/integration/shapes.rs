@@ -5,6 +5,7 @@ use shipctl::effect::Mode;
 use shipctl::journal::RunStatus;
 
 use crate::postgres::{PASSWORD, Postgres};
+use crate::registry::{OCI_MANIFEST, Registry};
 use crate::support::{HttpServer, Workspace, git_repository};
 
 /// The shape of a value: object keys with the shapes of their values, and JSON types.
@@ -25,6 +26,8 @@ fn live_and_plan_results_have_the_same_shape() {
     let server = HttpServer::start(&[(200, "ok")]);
     let postgres = Postgres::start();
     postgres.seed("app", 3);
+    let registry = Registry::start();
+    registry.push_image("web", "1.0.0", OCI_MANIFEST, "shape");
     let workspace = Workspace::new();
     workspace.write("secrets/hook", &format!("{}/hook", server.url));
     workspace.write("secrets/db", PASSWORD);
@@ -44,6 +47,14 @@ fn live_and_plan_results_have_the_same_shape() {
         ("backup", "let dump = backup(#{ postgres: \"main\", label: \"l\" })".to_string()),
         ("backup", "backup(#{ files: \"files\" })".to_string()),
         ("restore", "restore(#{ backup: dump })".to_string()),
+        (
+            "promote_image",
+            format!(
+                "promote_image(#{{ from: \"{}\", to: \"{}\" }})",
+                registry.image("web", "1.0.0"),
+                registry.image("web", "production")
+            ),
+        ),
     ];
     let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
     for name in shipctl::primitives::registry().names() {

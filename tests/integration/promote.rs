@@ -78,6 +78,38 @@ fn promotes_across_repositories_behind_basic_auth() {
 }
 
 #[test]
+fn promotes_with_a_bearer_token_from_the_realm_the_registry_names() {
+    let registry = Registry::with_token_auth("ci", "token pass");
+    let digest = registry.push_image("staging/web", "1.4.0", OCI_MANIFEST, "behind a token service");
+    let workspace = Workspace::new();
+    workspace.write("secrets/registry", "token pass");
+    workspace.config(&format!(
+        "[secrets.registry]\nfile = \"secrets/registry\"\n\n[registries.\"{}\"]\nusername = \"ci\"\npassword_secret = \"registry\"\n",
+        registry.host
+    ));
+    workspace.write(
+        "promote.rhai",
+        &promote_script(&registry.image("staging/web", "1.4.0"), &registry.image("production/web", "live")),
+    );
+    let promoted = result(&workspace.run("promote.rhai", &[]));
+    assert_eq!(promoted["digest"], digest.as_str());
+    assert_eq!(registry.digest("production/web", "live").as_deref(), Some(digest.as_str()));
+    assert_eq!(registry.token_requests(), 1, "one token for the whole promotion");
+
+    workspace.write("secrets/registry", "wrong");
+    workspace.write(
+        "promote.rhai",
+        &promote_script(&registry.image("staging/web", "1.4.0"), &registry.image("production/web", "other")),
+    );
+    let report = workspace.run("promote.rhai", &[]);
+    let error = report.error.unwrap();
+    assert!(error.to_string().contains("the token service of registry"), "{error}");
+    assert!(error.to_string().contains("answered 401"), "{error}");
+    assert!(error.help.unwrap_or_default().contains("password_secret"));
+    assert_eq!(registry.digest("production/web", "other"), None);
+}
+
+#[test]
 fn an_image_index_is_promoted_with_every_image_it_lists() {
     let registry = Registry::start();
     let (index, children) = registry.push_index("builds/web", "1.4.0");

@@ -1,12 +1,21 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (the CNCF distribution
 //! registry) with its storage in a temporary directory, on a free loopback port,
-//! optionally behind htpasswd basic auth; stopped and deleted on drop. Images are
-//! built here (a config blob, a tar.gz layer, a manifest) and pushed through the API.
+//! optionally behind htpasswd basic auth or behind token auth (a token service here
+//! signs JWTs with a key whose self-signed certificate the registry trusts); stopped
+//! and deleted on drop. Images are built here (a config blob, a tar.gz layer, a
+//! manifest) and pushed through the API.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rcgen::SigningKey;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -27,8 +36,116 @@ pub struct Registry {
     /// `127.0.0.1:<port>`: how image references name it.
     pub host: String,
     credentials: Option<(String, String)>,
+    issuer: Option<TokenIssuer>,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
+}
+
+/// How a registry wants to be logged in to.
+enum Auth {
+    Anonymous,
+    Basic(String, String),
+    Token(String, String),
+}
+
+const ISSUER: &str = "shipctl-test-issuer";
+const SERVICE: &str = "shipctl-test-registry";
+
+/// The token service of a registry with token auth: signs registry JWTs (RS256, the
+/// certificate in `x5c`) for a user with the right password, for the scopes asked.
+struct TokenIssuer {
+    key: Arc<rcgen::KeyPair>,
+    certificate: String,
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    requests: Arc<AtomicUsize>,
+    realm: String,
+}
+
+/// A registry JWT granting `access` (`[(repository, [actions])]`).
+fn mint(key: &rcgen::KeyPair, certificate: &str, subject: &str, access: &[(String, Vec<String>)]) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let header = json!({ "typ": "JWT", "alg": "RS256", "x5c": [certificate] });
+    let access: Vec<serde_json::Value> = access
+        .iter()
+        .map(|(name, actions)| json!({ "type": "repository", "name": name, "actions": actions }))
+        .collect();
+    let claims = json!({
+        "iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300, "nbf": now - 10, "iat": now,
+        "jti": format!("{now}-{}", access.len()), "access": access,
+    });
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+    );
+    let signature = key.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+impl TokenIssuer {
+    /// Start the token service; writes the certificate the registry trusts to `bundle`.
+    fn start(user: &str, password: &str, bundle: &std::path::Path) -> TokenIssuer {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["shipctl-test-issuer".to_string()]).unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        std::fs::write(bundle, certificate.pem()).unwrap();
+        let certificate = STANDARD.encode(certificate.der());
+        let key = Arc::new(key);
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let realm = format!("http://127.0.0.1:{}/token", server.server_addr().to_ip().unwrap().port());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let expected = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+        let thread = {
+            let (server, key, certificate, requests) =
+                (Arc::clone(&server), Arc::clone(&key), certificate.clone(), Arc::clone(&requests));
+            let user = user.to_string();
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    let authorized = request
+                        .headers()
+                        .iter()
+                        .any(|header| header.field.equiv("Authorization") && header.value.as_str() == expected);
+                    if !authorized {
+                        let _ = request
+                            .respond(tiny_http::Response::from_string("wrong credentials").with_status_code(401));
+                        continue;
+                    }
+                    let url = reqwest::Url::parse(&format!("http://token{}", request.url())).unwrap();
+                    let access: Vec<(String, Vec<String>)> = url
+                        .query_pairs()
+                        .filter(|(key, _)| key == "scope")
+                        .filter_map(|(_, scope)| {
+                            let mut parts = scope.splitn(3, ':');
+                            let (_, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                            Some((name.to_string(), actions.split(',').map(str::to_string).collect()))
+                        })
+                        .collect();
+                    let token = mint(&key, &certificate, &user, &access);
+                    let body = json!({ "token": token, "expires_in": 300 }).to_string();
+                    let _ = request.respond(tiny_http::Response::from_string(body));
+                }
+            })
+        };
+        TokenIssuer { key, certificate, server, thread: Some(thread), requests, realm }
+    }
+}
+
+impl Drop for TokenIssuer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The repository a registry API path is about (`/v2/<repository>/blobs/...`).
+fn repository_of(path: &str) -> String {
+    let path = path.split("/v2/").nth(1).unwrap_or_default();
+    let end = ["/blobs/", "/manifests/"].iter().filter_map(|marker| path.find(marker)).min().unwrap_or(path.len());
+    path[..end].to_string()
 }
 
 fn program() -> PathBuf {
@@ -46,32 +163,51 @@ fn sha256(bytes: &[u8]) -> String {
 impl Registry {
     /// A registry anyone may push to.
     pub fn start() -> Registry {
-        Registry::launch(None)
+        Registry::launch(Auth::Anonymous)
     }
 
     /// A registry that wants `user` and `password` (htpasswd, bcrypt).
     pub fn with_basic_auth(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_string(), password.to_string())))
+        Registry::launch(Auth::Basic(user.to_string(), password.to_string()))
     }
 
-    fn launch(credentials: Option<(String, String)>) -> Registry {
+    /// A registry that wants a bearer token from its token service, which wants `user`
+    /// and `password`.
+    pub fn with_token_auth(user: &str, password: &str) -> Registry {
+        Registry::launch(Auth::Token(user.to_string(), password.to_string()))
+    }
+
+    /// How many requests the token service got.
+    pub fn token_requests(&self) -> usize {
+        self.issuer.as_ref().map_or(0, |issuer| issuer.requests.load(Ordering::SeqCst))
+    }
+
+    fn launch(auth: Auth) -> Registry {
         let program = program();
         let dir = tempfile::Builder::new().prefix("shipctl-registry-").tempdir().expect("temp dir");
-        let auth = match &credentials {
-            Some((user, password)) => {
-                let hash = bcrypt::hash_with_result(password, 4).unwrap().format_for_version(bcrypt::Version::TwoA);
+        let (auth, credentials, issuer) = match auth {
+            Auth::Anonymous => (String::new(), None, None),
+            Auth::Basic(user, password) => {
+                let hash = bcrypt::hash_with_result(&password, 4).unwrap().format_for_version(bcrypt::Version::TwoA);
                 std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-                format!(
-                    "auth:\n  htpasswd:\n    realm: shipctl-test\n    path: {}\n",
-                    dir.path().join("htpasswd").display()
-                )
+                let path = dir.path().join("htpasswd");
+                let auth = format!("auth:\n  htpasswd:\n    realm: shipctl-test\n    path: {}\n", path.display());
+                (auth, Some((user, password)), None)
             }
-            None => String::new(),
+            Auth::Token(user, password) => {
+                let bundle = dir.path().join("issuer.pem");
+                let issuer = TokenIssuer::start(&user, &password, &bundle);
+                let auth = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                    issuer.realm,
+                    bundle.display()
+                );
+                (auth, None, Some(issuer))
+            }
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let http = reqwest::Client::new();
-        let mut registry =
-            Registry { dir, child: None, host: String::new(), credentials: credentials.clone(), runtime, http };
+        let mut registry = Registry { dir, child: None, host: String::new(), credentials, issuer, runtime, http };
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let config = format!(
@@ -140,6 +276,11 @@ impl Registry {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let url = if path.starts_with("http") { path.to_string() } else { format!("http://{}{path}", self.host) };
         let request = self.http.request(method, url);
+        if let Some(issuer) = &self.issuer {
+            let everything = vec!["pull".to_string(), "push".to_string()];
+            let token = mint(&issuer.key, &issuer.certificate, "fixture", &[(repository_of(path), everything)]);
+            return request.bearer_auth(token);
+        }
         match &self.credentials {
             Some((user, password)) => request.basic_auth(user, Some(password)),
             None => request,
@@ -290,5 +431,6 @@ impl Drop for Registry {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.issuer.take();
     }
 }

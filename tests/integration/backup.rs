@@ -187,6 +187,60 @@ fn a_wrong_url_names_the_database_and_what_to_check() {
     assert!(report.effects.is_empty(), "refused before the intent was journaled");
 }
 
+/// The pids of running pg_dump processes connecting to `port`.
+fn pg_dumps_of(port: u16) -> Vec<String> {
+    let needle = format!("127.0.0.1:{port}/");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            let program = cmdline.split('\0').next().unwrap_or_default();
+            (program.ends_with("pg_dump") && cmdline.contains(&needle))
+                .then(|| entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_dump_cut_off_by_the_deadline_leaves_nothing_behind() {
+    let server = Postgres::start();
+    server.seed("app", 10);
+    // Another session holds a lock pg_dump must wait for.
+    let mut holder = std::process::Command::new(server.bin().join("psql"))
+        .args(["--no-psqlrc", "--quiet", &format!("--dbname={}", server.url("app"))])
+        .env("PGPASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"BEGIN;\nLOCK TABLE items IN ACCESS EXCLUSIVE MODE;\n").unwrap();
+    let locked = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'items'::regclass";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.sql("app", locked) == "0" {
+        assert!(std::time::Instant::now() < deadline, "the lock was not taken");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let workspace = workspace(&server, "\n[limits]\ndeadline = \"2s\"\n");
+    workspace.write("backup.rhai", "backup(#{ postgres: \"main\" });\n");
+    let report = workspace.run("backup.rhai", &[]);
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report.error.unwrap().to_string();
+    assert!(error.contains("deadline"), "{error}");
+    assert!(store_files(&workspace).is_empty(), "{:?}", store_files(&workspace));
+    // pg_dump was killed, not left waiting for the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pg_dumps_of(server.port).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "pg_dump still runs: {:?}", pg_dumps_of(server.port));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(stdin);
+    holder.wait().unwrap();
+}
+
 #[test]
 fn pg_dump_missing_from_the_path_says_how_to_install_it() {
     let server = Postgres::start();
@@ -331,9 +385,13 @@ fn the_backup_listing_shows_verification_state() {
     assert_eq!(listed[0]["state"], "verified");
 
     std::fs::remove_file(result(&local, 0)["path"].as_str().unwrap()).unwrap();
+    // What a killed backup leaves is not listed as a backup, but pointed out.
+    workspace.write(".shipctl/backups/.partial-site-local-20260101-000000-000.tar.gz", "cut short");
     let all = workspace.shipctl(&["backups", "--verify"]);
     let line = all.stdout.lines().find(|line| line.contains(&local_id)).unwrap();
     assert!(line.contains("missing"), "{line}");
+    assert!(!all.stdout.contains(".partial-"), "{}", all.stdout);
+    assert!(all.stderr.contains("left from a backup that was interrupted"), "{}", all.stderr);
 }
 
 #[test]

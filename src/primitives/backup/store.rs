@@ -156,8 +156,8 @@ impl Store {
         Ok(())
     }
 
-    /// Every backup recorded in this directory, oldest first. Unreadable records are
-    /// returned as errors beside the good ones.
+    /// Every backup recorded in this directory, oldest first. Unreadable records and
+    /// leftovers of interrupted backups are returned as problems beside the good ones.
     pub fn list(&self) -> Result<(Vec<BackupRecord>, Vec<String>), StoreError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -168,6 +168,14 @@ impl Store {
         let mut problems = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMPORARY_PREFIX) {
+                problems.push(format!(
+                    "{} is left from a backup that was interrupted or is still running; it is not a backup \
+                     (delete it once no backup runs)",
+                    entry.path().display()
+                ));
+                continue;
+            }
             if !name.ends_with(".json") || name.starts_with('.') {
                 continue;
             }

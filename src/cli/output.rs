@@ -344,6 +344,10 @@ fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     if let Some(summary) = result_summary(effect.result.as_ref()) {
         text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, dim(), summary)));
     }
+    if let Some(error) = effect.error.as_deref().filter(|_| effect.compensation) {
+        // A compensation's failure does not stop the plan, so say here what it is.
+        text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, red(), error)));
+    }
     text
 }
 

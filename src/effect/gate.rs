@@ -142,16 +142,18 @@ impl Gate {
             arguments_error(argument_message(kind, &error), Some(format!("see `shipctl docs {kind}`")))
         })?;
         primitive.validate(params.as_ref(), &self.context).map_err(|error| match error.refused {
-            true => self.fatal(GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help }),
+            true => self.refuse(
+                kind,
+                &args,
+                &origin,
+                GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help },
+            ),
             false => arguments_error(error.message, error.help),
         })?;
         policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
             .map_err(|message| {
-                self.fatal(GateError {
-                    kind: GateErrorKind::Policy,
-                    message,
-                    help: Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into()),
-                })
+                let help = Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into());
+                self.refuse(kind, &args, &origin, GateError { kind: GateErrorKind::Policy, message, help })
             })?;
 
         let redactor = self.context.redactor();
@@ -331,6 +333,27 @@ impl Gate {
                 at: crate::time::now_rfc3339(),
             })
         })
+    }
+
+    /// Policy refused an effect before it ran: remember the error (it ends the run)
+    /// and list the effect as refused, so a plan shows it, compensations included.
+    fn refuse(&self, kind: &'static str, args: &Value, origin: &Location, error: GateError) -> GateError {
+        let mut args = args.clone();
+        self.context.redactor().redact_value(&mut args);
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        self.effects.borrow_mut().push(EffectReport {
+            seq,
+            kind,
+            step: self.current_step(),
+            args,
+            origin: origin.clone(),
+            compensation: self.compensating.get(),
+            result: None,
+            error: Some(format!("refused by policy: {}", error.message)),
+            duration: Duration::ZERO,
+        });
+        self.fatal(error)
     }
 
     /// Remember an error that ends the run, and return it.

@@ -323,6 +323,26 @@ fn restoring_into_a_protected_environment_is_a_policy_decision() {
 }
 
 #[test]
+fn a_plan_shows_a_compensating_restore_that_policy_would_refuse() {
+    let workspace = Workspace::new();
+    workspace.config("[environments.production]\nprotected = true\n");
+    workspace.write("site/index.html", "hi");
+    workspace.write(
+        "release.rhai",
+        "let dump = backup(#{ files: \"site\" });\non_failure(|| restore(#{ backup: dump }));\nlog(\"deploy\");\n",
+    );
+    let plan = workspace.shipctl(&["plan", "release.rhai", "--env", "production"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let compensations = plan.stdout.split("compensations run").nth(1).expect("a compensation section");
+    assert!(compensations.contains("restore"), "{}", plan.stdout);
+    assert!(
+        compensations.contains("refused by policy: restore into protected environment \"production\" is not allowed"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
 fn files_are_archived_verified_and_restored_in_place() {
     let workspace = Workspace::new();
     workspace.config("[backups]\nkeep = 5\n");

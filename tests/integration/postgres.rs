@@ -85,7 +85,14 @@ impl Postgres {
     pub fn start() -> Postgres {
         let bin = server_bin();
         let user = server_user();
-        let dir = tempfile::Builder::new().prefix("shipctl-pg-").tempdir().expect("temp dir");
+        // The server's user must reach the directory: under root, /tmp rather than a
+        // TMPDIR that may sit in root's home.
+        let builder = tempfile::Builder::new().prefix("shipctl-pg-").clone();
+        let dir = match user {
+            Some(_) => builder.tempdir_in("/tmp"),
+            None => builder.tempdir(),
+        }
+        .expect("temp dir");
         if let Some((uid, gid)) = user {
             chown(dir.path(), Some(uid), Some(gid)).expect("chown the cluster directory");
         }

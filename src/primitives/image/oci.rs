@@ -4,6 +4,7 @@
 //! token from the realm the `WWW-Authenticate` header names).
 
 use std::fmt;
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
@@ -14,6 +15,13 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Longest wait for one API request (manifests, HEADs, mounts): a registry that hangs
+/// fails the effect long before the run's deadline.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest wait for copying one blob, which can be large.
+const BLOB_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// Every manifest type promote_image understands, for the Accept header.
 const ACCEPTED: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
@@ -314,7 +322,7 @@ impl<'a> Client<'a> {
         let url = self.url(path);
         let mut challenged = false;
         loop {
-            let request = self.authorize(build(self.http.request(method.clone(), &url)));
+            let request = self.authorize(build(self.http.request(method.clone(), &url).timeout(REQUEST_TIMEOUT)));
             let response = request.send().await.map_err(|error| {
                 let mut failure = RegistryError::new(format!(
                     "cannot reach registry {}: {}",
@@ -566,7 +574,12 @@ impl<'a> Client<'a> {
         let location = header(&answer.headers, "location")
             .ok_or_else(|| RegistryError::new(format!("registry {} opened an upload without a Location", self.host)))?;
         let source = self
-            .send(Method::GET, &format!("/v2/{from}/blobs/{}", blob.digest), |request| request, &[StatusCode::OK])
+            .send(
+                Method::GET,
+                &format!("/v2/{from}/blobs/{}", blob.digest),
+                |request| request.timeout(BLOB_TIMEOUT),
+                &[StatusCode::OK],
+            )
             .await?;
         let bytes = source.response.bytes().await.map_err(|error| {
             RegistryError::new(format!("cannot read blob {} of {from}: {}", blob.digest, error.without_url()))
@@ -580,7 +593,9 @@ impl<'a> Client<'a> {
         self.send(
             Method::PUT,
             &upload,
-            |request| request.header(CONTENT_TYPE, "application/octet-stream").body(bytes.clone()),
+            |request| {
+                request.timeout(BLOB_TIMEOUT).header(CONTENT_TYPE, "application/octet-stream").body(bytes.clone())
+            },
             &[StatusCode::CREATED, StatusCode::NO_CONTENT],
         )
         .await?;

@@ -339,7 +339,8 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
-    let line = format!("{:>4}  {:<width$}  {}{mark}", effect.seq, effect.kind, summarize_args(&effect.args));
+    let seq = if effect.seq == 0 { "-".to_string() } else { effect.seq.to_string() };
+    let line = format!("{seq:>4}  {:<width$}  {}{mark}", effect.kind, summarize_args(&effect.args));
     let mut text = format!("{}\n", line.trim_end());
     if let Some(summary) = result_summary(effect.result.as_ref()) {
         text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, dim(), summary)));

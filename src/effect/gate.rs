@@ -49,6 +49,7 @@ impl GateError {
 /// One effect as the run report shows it (arguments and results redacted).
 #[derive(Debug, Clone, Serialize)]
 pub struct EffectReport {
+    /// Position in the run; 0 for an effect policy refused (it never ran).
     pub seq: u64,
     pub kind: &'static str,
     pub step: Option<String>,
@@ -340,10 +341,9 @@ impl Gate {
     fn refuse(&self, kind: &'static str, args: &Value, origin: &Location, error: GateError) -> GateError {
         let mut args = args.clone();
         self.context.redactor().redact_value(&mut args);
-        let seq = self.seq.get() + 1;
-        self.seq.set(seq);
         self.effects.borrow_mut().push(EffectReport {
-            seq,
+            // Not numbered: it never became an effect of the run or the journal.
+            seq: 0,
             kind,
             step: self.current_step(),
             args,

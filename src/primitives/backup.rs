@@ -65,7 +65,10 @@ pub struct BackupOutput {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum BackupRef {
+    /// `restore(#{ backup: "catalogue-production-20261124-021512-345" })`
     Id(String),
+    /// `restore(#{ backup: dump })` with what `backup` returned (its other fields are
+    /// checked against the record where they matter: `sha256`).
     Result {
         id: String,
         #[serde(flatten)]

@@ -28,6 +28,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// `postgres` or `files`, as results and listings show it.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Postgres => "postgres",
@@ -90,6 +91,7 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store in `dir` (created on the first backup).
     pub fn new(dir: PathBuf) -> Store {
         Store { dir }
     }
@@ -294,10 +296,12 @@ pub struct Temporary {
 }
 
 impl Temporary {
+    /// Take charge of `path`, which may not exist yet.
     pub fn new(path: PathBuf) -> Temporary {
         Temporary { path: Some(path) }
     }
 
+    /// The temporary path (empty once kept).
     pub fn path(&self) -> &Path {
         self.path.as_deref().unwrap_or_else(|| Path::new(""))
     }

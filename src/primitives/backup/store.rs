@@ -301,7 +301,7 @@ impl Temporary {
         Temporary { path: Some(path) }
     }
 
-    /// The temporary path (empty once kept).
+    /// The temporary path.
     pub fn path(&self) -> &Path {
         self.path.as_deref().unwrap_or_else(|| Path::new(""))
     }

@@ -24,15 +24,17 @@ fn config_reference() -> &'static str {
 pub fn docs(args: DocsArgs) -> i32 {
     let registry = crate::primitives::registry();
     let Some(name) = args.name else {
+        let width = registry.names().into_iter().chain(BUILTINS.iter().map(|(name, _)| *name)).map(str::len).max();
+        let width = width.unwrap_or(0).max(12);
         output::outln("Primitives (each takes one object map of named arguments):");
         for primitive in registry.iter() {
             let summary = primitive.doc().lines().next().unwrap_or_default();
-            output::outln(&format!("  {:<12} {summary}", primitive.name()));
+            output::outln(&format!("  {:<width$} {summary}", primitive.name()));
         }
         output::outln("\nBuiltins:");
         for (name, doc) in BUILTINS {
             let summary = doc.lines().next().unwrap_or_default();
-            output::outln(&format!("  {name:<12} {summary}"));
+            output::outln(&format!("  {name:<width$} {summary}"));
         }
         output::outln("\nIn test files (*.test.rhai, run by `shipctl test`):");
         for (name, doc) in crate::testing::BUILTINS {

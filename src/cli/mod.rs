@@ -2,6 +2,7 @@
 //! calls the library, prints through [`output`], and returns an exit code from
 //! [`crate::exit_codes`].
 
+mod backups;
 mod check;
 mod demo;
 mod docs;
@@ -50,6 +51,8 @@ pub enum Command {
     Check(CheckArgs),
     /// List recorded runs.
     History(HistoryArgs),
+    /// List the backups in the backup stores, with their verification state.
+    Backups(BackupsArgs),
     /// Document the primitives and builtins scripts can call.
     Docs(DocsArgs),
     /// Run the bundled example release in a throwaway workspace, then plan its production release.
@@ -154,6 +157,21 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// Only backups made in this environment (from its backup store).
+    #[arg(short, long)]
+    pub env: Option<String>,
+    /// Recompute every backup's sha256 (reads every byte).
+    #[arg(long)]
+    pub verify: bool,
+    /// A directory inside the scripts root (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct DocsArgs {
     /// A primitive or builtin (or `config`); without one, the list.
     pub name: Option<String>,
@@ -203,6 +221,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Test(args) => test::test(args),
         Command::Check(args) => check::check(args),
         Command::History(args) => history::history(args),
+        Command::Backups(args) => backups::backups(args),
         Command::Docs(args) => docs::docs(args),
         Command::Demo(args) => demo::demo(args),
     }

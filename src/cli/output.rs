@@ -206,6 +206,9 @@ impl Reporter for Human {
                     line.push_str(&paint(color, dim(), &format!(" replayed from {run}")));
                 }
                 outln(&line);
+                if let Some(summary) = result_summary(result.ok()) {
+                    outln(&paint(color, dim(), &format!("{}    {summary}", self.indent())));
+                }
                 if let Err(error) = result {
                     outln(&paint(color, red(), &format!("{}    {}", self.indent(), error.message)));
                 }
@@ -342,8 +345,23 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
-    let line = format!("{:>4}  {:<width$}  {}{mark}", effect.seq, effect.kind, summarize_args(&effect.args));
-    format!("{}\n", line.trim_end())
+    let seq = if effect.seq == 0 { "-".to_string() } else { effect.seq.to_string() };
+    let line = format!("{seq:>4}  {:<width$}  {}{mark}", effect.kind, summarize_args(&effect.args));
+    let mut text = format!("{}\n", line.trim_end());
+    if let Some(summary) = result_summary(effect.result.as_ref()) {
+        text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, dim(), summary)));
+    }
+    if let Some(error) = effect.error.as_deref().filter(|_| effect.compensation) {
+        // A compensation's failure does not stop the plan, so say here what it is.
+        text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, red(), error)));
+    }
+    text
+}
+
+/// A result's `summary` field: the one line a primitive offers people about what it
+/// did or would do (`web:production  sha256:aaa -> sha256:bbb`).
+fn result_summary(result: Option<&Value>) -> Option<&str> {
+    result?.get("summary")?.as_str().filter(|summary| !summary.is_empty())
 }
 
 fn call_line(call: &Call) -> String {

@@ -43,6 +43,75 @@ pub struct Config {
     /// `[secrets.<name>]`: where each secret's value comes from.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretSource>,
+    /// `[databases.<name>]`: PostgreSQL databases `backup` and `restore` name.
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+    /// `[backups]`: the backup store and retention.
+    #[serde(default)]
+    pub backups: BackupsConfig,
+    /// `[registries."<host>"]`: how to reach an OCI registry (`promote_image`).
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryConfig>,
+}
+
+/// `[databases.<name>]`: exactly one of `url` (no password in it) or `url_secret`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user@host:port/dbname`, without a password.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A `[secrets.*]` entry holding the whole URL (password included).
+    #[serde(default)]
+    pub url_secret: Option<String>,
+    /// A `[secrets.*]` entry holding the password for `url`.
+    #[serde(default)]
+    pub password_secret: Option<String>,
+}
+
+/// `[backups]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupsConfig {
+    /// The local backup store, relative to the scripts root or absolute. An
+    /// environment's `backup_dir` overrides it.
+    pub dir: PathBuf,
+    /// Backups kept per (database or directory, environment); older ones are pruned
+    /// after a successful backup. Unset keeps all.
+    pub keep: Option<u32>,
+    /// Directory holding `pg_dump`, `pg_restore` and `psql` (default: the `PATH`).
+    pub pg_bin: Option<PathBuf>,
+    /// Named directories `backup(#{ files: "<name>" })` may archive.
+    pub paths: BTreeMap<String, PathBuf>,
+}
+
+impl Default for BackupsConfig {
+    fn default() -> Self {
+        BackupsConfig { dir: PathBuf::from(".shipctl/backups"), keep: None, pg_bin: None, paths: BTreeMap::new() }
+    }
+}
+
+/// `[registries."<host>"]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// User for basic auth and for the token service.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A `[secrets.*]` entry holding the password (or access token) for `username`.
+    #[serde(default)]
+    pub password_secret: Option<String>,
+    /// `https` (default) or `http` (default for loopback hosts).
+    #[serde(default)]
+    pub scheme: Option<RegistryScheme>,
+}
+
+/// How to talk to a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryScheme {
+    Https,
+    Http,
 }
 
 /// `[journal]`.
@@ -121,12 +190,18 @@ pub struct Environment {
     /// Who may give `approve` its approval here (anyone, when empty).
     #[serde(default)]
     pub approvers: Vec<String>,
+    /// `restore` may write into this environment even though it is protected.
+    #[serde(default)]
+    pub allow_restore: bool,
+    /// The backup store for this environment, instead of `[backups] dir`.
+    #[serde(default)]
+    pub backup_dir: Option<PathBuf>,
     /// Everything else: the script's data.
     #[serde(flatten)]
     pub vars: BTreeMap<String, toml::Value>,
 }
 
-const ENVIRONMENT_KEYS: [&str; 4] = ["protected", "allow", "deny", "approvers"];
+const ENVIRONMENT_KEYS: [&str; 6] = ["protected", "allow", "deny", "approvers", "allow_restore", "backup_dir"];
 
 /// `[repos.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +361,11 @@ impl Project {
         self.root.join(&self.config.journal.dir)
     }
 
+    /// The backup store of `environment`: its `backup_dir`, else `[backups] dir`.
+    pub fn backup_dir(&self, environment: &Environment) -> PathBuf {
+        self.resolve(environment.backup_dir.as_deref().unwrap_or(&self.config.backups.dir))
+    }
+
     /// A path from config, resolved against the scripts root.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         self.root.join(path)
@@ -354,6 +434,95 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
             }
         }
     }
+    let declared = |secret: &str| -> Option<String> {
+        if config.secrets.contains_key(secret) {
+            return None;
+        }
+        let known: Vec<&str> = config.secrets.keys().map(String::as_str).collect();
+        Some(match did_you_mean(secret, known.iter().copied()) {
+            Some(close) => format!("did you mean \"{close}\"?"),
+            None => format!("declare it as [secrets.{secret}] with env or file"),
+        })
+    };
+    for (name, database) in &config.databases {
+        let section = format!("databases.{name}");
+        match (&database.url, &database.url_secret) {
+            (Some(url), None) => {
+                if let Err(message) = check_database_url(url) {
+                    return Err(error(&section, Some("url"), format!("[{section}] url: {message}"), None));
+                }
+            }
+            (None, Some(_)) if database.password_secret.is_some() => {
+                return Err(error(
+                    &section,
+                    Some("password_secret"),
+                    format!("[{section}] has url_secret, whose URL carries the password: remove password_secret"),
+                    None,
+                ));
+            }
+            (None, Some(_)) => {}
+            _ => {
+                return Err(error(
+                    &section,
+                    None,
+                    format!("[{section}] needs exactly one of `url = \"postgres://user@host/db\"` or `url_secret`"),
+                    Some("the password goes in a secret: password_secret = \"<name>\" beside url".to_string()),
+                ));
+            }
+        }
+        for (key, secret) in [("url_secret", &database.url_secret), ("password_secret", &database.password_secret)] {
+            if let Some(secret) = secret
+                && let Some(help) = declared(secret)
+            {
+                return Err(error(
+                    &section,
+                    Some(key),
+                    format!("[{section}] names secret \"{secret}\", which is not declared"),
+                    Some(help),
+                ));
+            }
+        }
+    }
+    if config.backups.keep == Some(0) {
+        return Err(error(
+            "backups",
+            Some("keep"),
+            "[backups] keep = 0 would delete the backup just made".to_string(),
+            Some("keep at least 1, or remove the key to keep every backup".to_string()),
+        ));
+    }
+    for (host, registry) in &config.registries {
+        let section = format!("registries.\"{host}\"");
+        if host.is_empty() || host.contains('/') {
+            return Err(error(
+                &section,
+                None,
+                format!("[{section}]: a registry is named by its host (and port), like \"registry.example.org\""),
+                None,
+            ));
+        }
+        match (&registry.username, &registry.password_secret) {
+            (Some(_), Some(secret)) => {
+                if let Some(help) = declared(secret) {
+                    return Err(error(
+                        &section,
+                        Some("password_secret"),
+                        format!("[{section}] names secret \"{secret}\", which is not declared"),
+                        Some(help),
+                    ));
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(error(
+                    &section,
+                    None,
+                    format!("[{section}] needs both username and password_secret, or neither (anonymous)"),
+                    None,
+                ));
+            }
+        }
+    }
     for (name, channel) in &config.notify {
         let section = format!("notify.{name}");
         match (channel.kind, &channel.url_secret) {
@@ -390,6 +559,22 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// A database URL as config may hold it: `postgres://` or `postgresql://`, and no
+/// password (that belongs in a secret).
+pub fn check_database_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|error| format!("\"{url}\" is not a URL ({error}); write postgres://user@host:5432/dbname"))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(format!("\"{url}\" is not a postgres:// URL"));
+    }
+    if parsed.password().is_some() {
+        return Err("the URL holds a password, which would be shown and journaled; put the password in a secret \
+                    (password_secret) or the whole URL in one (url_secret)"
+            .to_string());
     }
     Ok(())
 }
@@ -466,6 +651,32 @@ mod tests {
         let error = parse(text, "f").unwrap_err();
         assert!(error.help.as_deref().unwrap_or("").contains("\"hook\""), "{error:?}");
         assert_eq!(error.location.map(|l| l.line), Some(5));
+    }
+
+    #[test]
+    fn databases_keep_passwords_in_secrets() {
+        let error = parse("[databases.main]\nurl = \"postgres://app:pw@db/main\"\n", "f").unwrap_err();
+        assert!(error.message.contains("holds a password"), "{error}");
+        assert_eq!(error.location.map(|l| l.line), Some(2));
+        let error =
+            parse("[databases.main]\nurl = \"postgres://app@db/main\"\npassword_secret = \"pw\"\n", "f").unwrap_err();
+        assert!(error.message.contains("secret \"pw\", which is not declared"), "{error}");
+        let error = parse("[databases.main]\n", "f").unwrap_err();
+        assert!(error.message.contains("exactly one of"), "{error}");
+        let text = "[secrets.pw]\nenv = \"PW\"\n[databases.main]\nurl = \"postgresql://app@db:5433/main\"\npassword_secret = \"pw\"\n";
+        assert!(parse(text, "f").is_ok());
+    }
+
+    #[test]
+    fn backups_and_registries_are_checked() {
+        let error = parse("[backups]\nkeep = 0\n", "f").unwrap_err();
+        assert!(error.message.contains("keep = 0"), "{error}");
+        let error = parse("[registries.\"r.example.org\"]\nusername = \"ci\"\n", "f").unwrap_err();
+        assert!(error.message.contains("both username and password_secret"), "{error}");
+        let config = parse("[registries.\"127.0.0.1:5000\"]\nscheme = \"http\"\n", "f").unwrap();
+        assert_eq!(config.registries["127.0.0.1:5000"].scheme, Some(RegistryScheme::Http));
+        let error = parse("[environments.production]\nallow_restor = true\n", "f").unwrap_err();
+        assert!(error.message.contains("\"allow_restore\""), "{error}");
     }
 
     #[test]

@@ -62,8 +62,10 @@ impl SecretStore {
 }
 
 /// The value, and where it is a URL, the parts that carry the secret on their own: a
-/// webhook's path and query (`/services/T0/B0/XYZ`) and a password. A receiver that
-/// echoes only the path must not leak it either.
+/// webhook's path and query (`/services/T0/B0/XYZ`) and a password, as written and
+/// percent-decoded (a database client is handed the decoded one). A receiver that
+/// echoes only the path must not leak it either. The path of a database URL is the
+/// database's name, not a secret.
 fn secret_parts(value: &str) -> Vec<String> {
     let mut parts = vec![value.to_string()];
     if let Ok(url) = reqwest::Url::parse(value) {
@@ -71,11 +73,15 @@ fn secret_parts(value: &str) -> Vec<String> {
         if let Some(query) = url.query() {
             path = format!("{path}?{query}");
         }
-        if path.trim_matches('/').len() >= 8 {
+        if matches!(url.scheme(), "http" | "https") && path.trim_matches('/').len() >= 8 {
             parts.push(path);
         }
         if let Some(password) = url.password().filter(|password| password.len() >= 4) {
             parts.push(password.to_string());
+            let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned();
+            if decoded != password {
+                parts.push(decoded);
+            }
         }
     }
     parts
@@ -147,5 +153,18 @@ mod tests {
             "the URL's path alone is secret too"
         );
         assert!(store.get("other").unwrap_err().contains("not declared"));
+    }
+
+    #[test]
+    fn database_urls_redact_the_password_but_not_the_database_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db"), "postgres://app:s3cr%40t@db.internal/catalogue\n").unwrap();
+        let mut sources = BTreeMap::new();
+        sources.insert("db".to_string(), SecretSource { env: None, file: Some("db".into()) });
+        let store = SecretStore::new(sources, dir.path().to_path_buf());
+        store.get("db").unwrap();
+        let redactor = store.redactor();
+        assert_eq!(redactor.redact_str("password s3cr@t"), "password [redacted:db]");
+        assert_eq!(redactor.redact_str("dumped /catalogue"), "dumped /catalogue");
     }
 }

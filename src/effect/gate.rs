@@ -53,6 +53,7 @@ impl GateError {
 /// One effect as the run report shows it (arguments and results redacted).
 #[derive(Debug, Clone, Serialize)]
 pub struct EffectReport {
+    /// Position in the run; 0 for an effect policy refused (it never ran).
     pub seq: u64,
     pub kind: &'static str,
     pub step: Option<String>,
@@ -149,16 +150,19 @@ impl Gate {
         let params = primitive.parse(&args).map_err(|error| {
             arguments_error(argument_message(kind, &error), Some(format!("see `shipctl docs {kind}`")))
         })?;
-        primitive
-            .validate(params.as_ref(), &self.context)
-            .map_err(|error| arguments_error(error.message, error.help))?;
+        primitive.validate(params.as_ref(), &self.context).map_err(|error| match error.refused {
+            true => self.refuse(
+                kind,
+                &args,
+                &origin,
+                GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help },
+            ),
+            false => arguments_error(error.message, error.help),
+        })?;
         policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
             .map_err(|message| {
-                self.fatal(GateError {
-                    kind: GateErrorKind::Policy,
-                    message,
-                    help: Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into()),
-                })
+                let help = Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into());
+                self.refuse(kind, &args, &origin, GateError { kind: GateErrorKind::Policy, message, help })
             })?;
 
         let redactor = self.context.redactor();
@@ -254,10 +258,13 @@ impl Gate {
             duration,
         });
         journaled?;
-        outcome.map_err(|error| GateError {
-            kind: GateErrorKind::Effect,
-            message: format!("{kind} failed: {}", error.message),
-            help: error.help,
+        outcome.map_err(|error| match error.refused {
+            true => self.fatal(GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help }),
+            false => GateError {
+                kind: GateErrorKind::Effect,
+                message: format!("{kind} failed: {}", error.message),
+                help: error.help,
+            },
         })
     }
 
@@ -349,6 +356,27 @@ impl Gate {
                 at: crate::time::now_rfc3339(),
             })
         })
+    }
+
+    /// Policy refused an effect before it ran: remember the error (it ends the run)
+    /// and list the effect as refused, so a plan shows it, compensations included.
+    fn refuse(&self, kind: &'static str, args: &Value, origin: &Location, error: GateError) -> GateError {
+        let mut args = args.clone();
+        self.context.redactor().redact_value(&mut args);
+        self.effects.borrow_mut().push(EffectReport {
+            // Not numbered: it never became an effect of the run or the journal.
+            seq: 0,
+            kind,
+            step: self.current_step(),
+            args,
+            origin: origin.clone(),
+            compensation: self.compensating.get(),
+            result: None,
+            error: Some(format!("refused by policy: {}", error.message)),
+            replayed_from: None,
+            duration: Duration::ZERO,
+        });
+        self.fatal(error)
     }
 
     /// Remember an error that ends the run, and return it.

@@ -57,11 +57,20 @@ pub struct EffectError {
     pub message: String,
     /// What the operator can do about it.
     pub help: Option<String>,
+    /// Policy refused the effect (restoring into a protected environment): the run
+    /// ends with the policy exit code, as for an environment's allow/deny lists.
+    pub refused: bool,
 }
 
 impl EffectError {
     pub fn new(message: impl Into<String>) -> Self {
-        EffectError { message: message.into(), help: None }
+        EffectError { message: message.into(), help: None, refused: false }
+    }
+
+    /// A refusal by policy, decided by the primitive (it knows what its arguments
+    /// would touch).
+    pub fn refused(message: impl Into<String>) -> Self {
+        EffectError { refused: true, ..EffectError::new(message) }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {

@@ -3,9 +3,11 @@
 //! Adding a primitive is a new file plus one line in [`registry`].
 
 pub mod approve;
+pub mod backup;
 pub mod clock;
 pub mod git;
 pub mod http;
+pub mod image;
 pub mod notify;
 
 use crate::effect::Registry;
@@ -18,5 +20,8 @@ pub fn registry() -> Registry {
     registry.add(notify::Notify);
     registry.add(http::HttpCheck);
     registry.add(approve::Approve);
+    registry.add(backup::Backup);
+    registry.add(backup::Restore);
+    registry.add(image::PromoteImage);
     registry
 }

@@ -2,10 +2,14 @@
 //! and real HTTP servers on loopback, all in temporary directories.
 
 mod approve;
+mod backup;
 mod cli;
 mod errors;
 mod journal;
 mod notify_http;
+mod postgres;
+mod promote;
+mod registry;
 mod replay;
 mod sandbox;
 mod script_tests;

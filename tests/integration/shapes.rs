@@ -4,6 +4,8 @@ use serde_json::Value;
 use shipctl::effect::Mode;
 use shipctl::journal::RunStatus;
 
+use crate::postgres::{PASSWORD, Postgres};
+use crate::registry::{OCI_MANIFEST, Registry};
 use crate::support::{HttpServer, Workspace, git_repository};
 
 /// The shape of a value: object keys with the shapes of their values, and JSON types.
@@ -22,11 +24,18 @@ fn shape(value: &Value) -> Value {
 #[test]
 fn live_and_plan_results_have_the_same_shape() {
     let server = HttpServer::start(&[(200, "ok")]);
+    let postgres = Postgres::start();
+    postgres.seed("app", 3);
+    let registry = Registry::start();
+    registry.push_image("web", "1.0.0", OCI_MANIFEST, "shape");
     let workspace = Workspace::new();
     workspace.write("secrets/hook", &format!("{}/hook", server.url));
-    workspace.config(
-        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n",
-    );
+    workspace.write("secrets/db", PASSWORD);
+    workspace.write("files/a.txt", "a");
+    workspace.config(&format!(
+        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n\n[secrets.db]\nfile = \"secrets/db\"\n\n[databases.main]\nurl = \"{}\"\npassword_secret = \"db\"\n",
+        postgres.url("app")
+    ));
     git_repository(&workspace.path().join("repos/app"));
     // One call per primitive; a primitive without a call here fails the test below.
     let calls = [
@@ -35,6 +44,17 @@ fn live_and_plan_results_have_the_same_shape() {
         ("notify", "notify(#{ channel: \"chat\", text: \"t\" })".to_string()),
         ("notify", "notify(#{ channel: \"log\", text: \"t\" })".to_string()),
         ("http_check", format!("http_check(#{{ url: \"{}/health\" }})", server.url)),
+        ("backup", "let dump = backup(#{ postgres: \"main\", label: \"l\" })".to_string()),
+        ("backup", "backup(#{ files: \"files\" })".to_string()),
+        ("restore", "restore(#{ backup: dump })".to_string()),
+        (
+            "promote_image",
+            format!(
+                "promote_image(#{{ from: \"{}\", to: \"{}\" }})",
+                registry.image("web", "1.0.0"),
+                registry.image("web", "production")
+            ),
+        ),
         ("approve", "approve(#{ reason: \"shapes\" })".to_string()),
     ];
     let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();

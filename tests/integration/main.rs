@@ -1,11 +1,14 @@
-//! Integration tests: the library and the built binary against real git repositories
-//! and real HTTP servers on loopback, all in temporary directories.
+//! Integration tests: the library and the built binary against real git repositories,
+//! real HTTP servers and a Kubernetes API stand-in on loopback (driven by the real helm
+//! and kubectl too), all in temporary directories.
 
 mod cli;
 mod errors;
 mod journal;
+mod kube_support;
 mod notify_http;
 mod sandbox;
 mod shapes;
+mod standin;
 mod support;
 mod tag;

@@ -5,7 +5,9 @@
 pub mod clock;
 pub mod git;
 pub mod http;
+pub mod kube;
 pub mod notify;
+pub mod wait_healthy;
 
 use crate::effect::Registry;
 
@@ -16,5 +18,6 @@ pub fn registry() -> Registry {
     registry.add(git::Tag);
     registry.add(notify::Notify);
     registry.add(http::HttpCheck);
+    registry.add(wait_healthy::WaitHealthy);
     registry
 }

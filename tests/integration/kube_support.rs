@@ -6,7 +6,10 @@ use std::process::Command;
 
 use kube_standin::{Options, Standin};
 
-use crate::support::Output;
+use shipctl::effect::Mode;
+use shipctl::run::{RunReport, RunRequest};
+
+use crate::support::{Output, Recorder, Workspace};
 
 /// The namespace every Kubernetes test works in.
 pub const NAMESPACE: &str = "demo";
@@ -98,6 +101,54 @@ impl Kubectl {
         assert_eq!(output.code, 0, "kubectl {args:?}: {output:?}");
         output.stdout
     }
+}
+
+/// The `[environments.<name>]` table for a stand-in: its kubeconfig, context and the
+/// test namespace.
+pub fn environment(name: &str, standin: &Standin, protected: bool) -> String {
+    format!(
+        "[environments.{name}]\nprotected = {protected}\nkubeconfig = \"{}\"\nkube_context = \"{}\"\nnamespace = \"{NAMESPACE}\"\n",
+        standin.kubeconfig().display(),
+        kube_standin::CONTEXT
+    )
+}
+
+/// A workspace whose environment `cluster` points at `standin`.
+pub fn workspace(standin: &Standin) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.config(&environment("cluster", standin, false));
+    workspace
+}
+
+/// Run `script` in environment `cluster` through the library, keeping what it reported.
+pub fn execute(workspace: &Workspace, script: &str, mode: Mode, refresh: bool) -> (RunReport, Vec<String>) {
+    let recorder = Recorder::default();
+    let mut request = RunRequest::new(workspace.path().join(script), "cluster", mode);
+    request.refresh = refresh;
+    let report = shipctl::run::execute(request, Box::new(recorder.clone()))
+        .unwrap_or_else(|error| panic!("the run was refused: {error}"));
+    let lines = recorder.lines.lock().unwrap().clone();
+    (report, lines)
+}
+
+/// A Deployment (or StatefulSet or DaemonSet) object for the stand-in.
+pub fn workload(kind: &str, name: &str, replicas: i64, image: &str) -> serde_json::Value {
+    let mut object = serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": { "name": name, "namespace": NAMESPACE, "labels": { "app": name } },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": name, "image": image }] },
+            },
+        },
+    });
+    if kind != "DaemonSet" {
+        object["spec"]["replicas"] = serde_json::json!(replicas);
+    }
+    object
 }
 
 /// A kube-rs client for a stand-in, made inside the running runtime.

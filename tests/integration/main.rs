@@ -12,3 +12,4 @@ mod shapes;
 mod standin;
 mod support;
 mod tag;
+mod wait_healthy;

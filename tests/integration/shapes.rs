@@ -4,6 +4,7 @@ use serde_json::Value;
 use shipctl::effect::Mode;
 use shipctl::journal::RunStatus;
 
+use crate::kube_support::{environment, standin, workload};
 use crate::support::{HttpServer, Workspace, git_repository};
 
 /// The shape of a value: object keys with the shapes of their values, and JSON types.
@@ -22,11 +23,14 @@ fn shape(value: &Value) -> Value {
 #[test]
 fn live_and_plan_results_have_the_same_shape() {
     let server = HttpServer::start(&[(200, "ok")]);
+    let cluster = standin();
+    cluster.put(workload("Deployment", "web", 2, "web:1")).unwrap();
     let workspace = Workspace::new();
     workspace.write("secrets/hook", &format!("{}/hook", server.url));
-    workspace.config(
-        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n",
-    );
+    workspace.config(&format!(
+        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n\n{}",
+        environment("local", &cluster, false)
+    ));
     git_repository(&workspace.path().join("repos/app"));
     // One call per primitive; a primitive without a call here fails the test below.
     let calls = [
@@ -35,6 +39,7 @@ fn live_and_plan_results_have_the_same_shape() {
         ("notify", "notify(#{ channel: \"chat\", text: \"t\" })".to_string()),
         ("notify", "notify(#{ channel: \"log\", text: \"t\" })".to_string()),
         ("http_check", format!("http_check(#{{ url: \"{}/health\" }})", server.url)),
+        ("wait_healthy", "wait_healthy(#{ deployment: \"web\", timeout: \"30s\" })".to_string()),
     ];
     let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
     for name in shipctl::primitives::registry().names() {

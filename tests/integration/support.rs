@@ -124,6 +124,7 @@ impl Reporter for Recorder {
                 format!("effect {} {}", effect.kind, if result.is_ok() { "ok" } else { "failed" })
             }
             Event::Output { text } => format!("output {text}"),
+            Event::EffectProgress { message, .. } => format!("progress {message}"),
             other => format!("{other:?}").chars().take(80).collect(),
         };
         self.lines.lock().unwrap().push(line);

@@ -337,5 +337,21 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
     let line = format!("{:>4}  {:<width$}  {}{mark}", effect.seq, effect.kind, summarize_args(&effect.args));
-    format!("{}\n", line.trim_end())
+    format!("{}\n{}", line.trim_end(), plan_diff(effect, color))
+}
+
+/// A result's `diff` (what `helm_upgrade --refresh` would change), indented under its effect.
+fn plan_diff(effect: &EffectReport, color: bool) -> String {
+    let diff = effect.result.as_ref().and_then(|result| result.get("diff")).and_then(Value::as_str).unwrap_or("");
+    let mut out = String::new();
+    for line in diff.lines() {
+        let style = match line.chars().next() {
+            Some('+') => green(),
+            Some('-') => red(),
+            Some('@' | '~') => dim(),
+            _ => Style::new(),
+        };
+        out.push_str(&format!("        {}\n", paint(color, style, line)));
+    }
+    out
 }

@@ -4,6 +4,9 @@
 
 pub mod clock;
 pub mod git;
+pub mod helm;
+pub mod helm_rollback;
+pub mod helm_upgrade;
 pub mod http;
 pub mod kube;
 pub mod notify;
@@ -18,6 +21,8 @@ pub fn registry() -> Registry {
     registry.add(git::Tag);
     registry.add(notify::Notify);
     registry.add(http::HttpCheck);
+    registry.add(helm_upgrade::HelmUpgrade);
+    registry.add(helm_rollback::HelmRollback);
     registry.add(wait_healthy::WaitHealthy);
     registry
 }

@@ -121,10 +121,19 @@ pub fn workspace(standin: &Standin) -> Workspace {
 }
 
 /// Run `script` in environment `cluster` through the library, keeping what it reported.
-pub fn execute(workspace: &Workspace, script: &str, mode: Mode, refresh: bool) -> (RunReport, Vec<String>) {
+pub fn execute(
+    workspace: &Workspace,
+    script: &str,
+    mode: Mode,
+    refresh: bool,
+    params: &[(&str, &str)],
+) -> (RunReport, Vec<String>) {
     let recorder = Recorder::default();
     let mut request = RunRequest::new(workspace.path().join(script), "cluster", mode);
     request.refresh = refresh;
+    for (name, value) in params {
+        request = request.param(name, value);
+    }
     let report = shipctl::run::execute(request, Box::new(recorder.clone()))
         .unwrap_or_else(|error| panic!("the run was refused: {error}"));
     let lines = recorder.lines.lock().unwrap().clone();

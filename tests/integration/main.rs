@@ -4,6 +4,7 @@
 
 mod cli;
 mod errors;
+mod helm;
 mod journal;
 mod kube_support;
 mod notify_http;

@@ -4,7 +4,7 @@ use serde_json::Value;
 use shipctl::effect::Mode;
 use shipctl::journal::RunStatus;
 
-use crate::kube_support::{environment, standin, workload};
+use crate::kube_support::{environment, helm_create, standin, workload};
 use crate::support::{HttpServer, Workspace, git_repository};
 
 /// The shape of a value: object keys with the shapes of their values, and JSON types.
@@ -32,6 +32,7 @@ fn live_and_plan_results_have_the_same_shape() {
         environment("local", &cluster, false)
     ));
     git_repository(&workspace.path().join("repos/app"));
+    helm_create(&workspace.path().join("charts"), "site");
     // One call per primitive; a primitive without a call here fails the test below.
     let calls = [
         ("now", "now()".to_string()),
@@ -40,6 +41,12 @@ fn live_and_plan_results_have_the_same_shape() {
         ("notify", "notify(#{ channel: \"log\", text: \"t\" })".to_string()),
         ("http_check", format!("http_check(#{{ url: \"{}/health\" }})", server.url)),
         ("wait_healthy", "wait_healthy(#{ deployment: \"web\", timeout: \"30s\" })".to_string()),
+        ("helm_upgrade", "helm_upgrade(#{ release: \"site\", chart: \"charts/site\" })".to_string()),
+        (
+            "helm_upgrade",
+            "helm_upgrade(#{ release: \"site\", chart: \"charts/site\", set: #{ replicaCount: 2 } })".to_string(),
+        ),
+        ("helm_rollback", "helm_rollback(#{ release: \"site\" })".to_string()),
     ];
     let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
     for name in shipctl::primitives::registry().names() {

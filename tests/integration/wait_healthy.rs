@@ -24,7 +24,7 @@ fn a_deployment_becomes_healthy_and_the_wait_returns_right_after() {
     let workspace = workspace(&standin);
     workspace.write("release.rhai", "wait_healthy(#{ deployment: \"web\", timeout: \"30s\" });\n");
 
-    let (report, lines) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, lines) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     let returned = Instant::now();
     let result = waited_for(&report);
     let (generation, marked) = standin.available_at("deployments", NAMESPACE, "web").expect("marked available");
@@ -47,14 +47,14 @@ fn after_a_spec_change_the_wait_does_not_trust_the_previous_rollouts_status() {
     standin.put(workload("Deployment", "web", 2, "web:1")).unwrap();
     let workspace = workspace(&standin);
     workspace.write("release.rhai", "wait_healthy(#{ deployment: \"web\", timeout: \"30s\" });\n");
-    waited_for(&execute(&workspace, "release.rhai", Mode::Run, false).0);
+    waited_for(&execute(&workspace, "release.rhai", Mode::Run, false, &[]).0);
 
     // The controller takes 300 ms to notice the new spec; until then the status says the
     // previous rollout is complete (observedGeneration 1, NewReplicaSetAvailable).
     standin.set_observe_delay(Duration::from_millis(300));
     standin.behave("deployments", NAMESPACE, "web", Behaviour::HealthyAfter(Duration::from_millis(300)));
     standin.put(workload("Deployment", "web", 2, "web:2")).unwrap();
-    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     let result = waited_for(&report);
     let (generation, _) = standin.available_at("deployments", NAMESPACE, "web").unwrap();
     assert_eq!(generation, 2, "the wait returned only once generation 2 was available");
@@ -69,7 +69,7 @@ fn a_crash_loop_times_out_naming_the_pods_and_why() {
     let workspace = workspace(&standin);
     workspace.write("release.rhai", "wait_healthy(#{ deployment: \"web\", timeout: \"1s\" });\n");
     let started = Instant::now();
-    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(report.status, RunStatus::Failed);
     let error = report.effects[0].error.clone().expect("an error");
@@ -87,7 +87,7 @@ fn an_exceeded_progress_deadline_fails_at_once() {
     let workspace = workspace(&standin);
     workspace.write("release.rhai", "wait_healthy(#{ deployment: \"web\", timeout: \"60s\" });\n");
     let started = Instant::now();
-    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     assert!(started.elapsed() < Duration::from_secs(10), "it did not wait for the 60 s timeout");
     let error = report.effects[0].error.clone().expect("an error");
     assert!(error.starts_with("deployment demo/web failed: ProgressDeadlineExceeded: ReplicaSet \"web-"), "{error}");
@@ -106,7 +106,7 @@ fn statefulsets_and_daemonsets_roll_out_too() {
         "release.rhai",
         "wait_healthy(#{ statefulset: \"db\", timeout: \"30s\" });\nwait_healthy(#{ daemonset: \"agent\", namespace: \"demo\" });\n",
     );
-    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error.as_ref().map(ToString::to_string));
     let statefulset = report.effects[0].result.clone().unwrap();
     assert_eq!((statefulset["kind"].as_str(), statefulset["available"].as_i64()), (Some("statefulset"), Some(3)));
@@ -123,7 +123,7 @@ fn a_daemonset_that_cannot_pull_its_image_names_it() {
     standin.put(workload("DaemonSet", "agent", 0, "registry.invalid/agent:1")).unwrap();
     let workspace = workspace(&standin);
     workspace.write("release.rhai", "wait_healthy(#{ daemonset: \"agent\", timeout: \"1s\" });\n");
-    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     let error = report.effects[0].error.clone().expect("an error");
     assert!(error.contains("0/2 updated, 0 available") || error.contains("2/2 updated, 0 available"), "{error}");
     assert!(error.contains("ImagePullBackOff (Back-off pulling image \"registry.invalid/agent:1\")"), "{error}");
@@ -135,7 +135,7 @@ fn a_missing_workload_fails_at_once() {
     let workspace = workspace(&standin);
     workspace.write("release.rhai", "wait_healthy(#{ deployment: \"nope\", timeout: \"60s\" });\n");
     let started = Instant::now();
-    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false);
+    let (report, _) = execute(&workspace, "release.rhai", Mode::Run, false, &[]);
     assert!(started.elapsed() < Duration::from_secs(10));
     let error = report.effects[0].error.clone().expect("an error");
     assert_eq!(error, "deployment demo/nope failed: it does not exist");

@@ -99,13 +99,16 @@ impl Workspace {
         read_journal(report.journal.as_ref().expect("the run kept a journal")).expect("readable journal")
     }
 
-    /// Every journal file in the default journal directory.
+    /// Every journal file in the default journal directory (not the release locks there).
     pub fn journals(&self) -> Vec<PathBuf> {
         let dir = self.path().join(".shipctl/runs");
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Vec::new();
         };
-        let mut paths: Vec<PathBuf> = entries.map(|entry| entry.unwrap().path()).collect();
+        let mut paths: Vec<PathBuf> = entries
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "jsonl"))
+            .collect();
         paths.sort();
         paths
     }

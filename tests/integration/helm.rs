@@ -10,7 +10,7 @@ use crate::kube_support::{NAMESPACE, environment, execute, helm_create, standin,
 use crate::support::Workspace;
 
 /// Upgrade to `tag`, undo it if a later step fails, wait, and fail on `--set break=yes`.
-const RELEASE: &str = r#"let tag = param("tag");
+pub const RELEASE: &str = r#"let tag = param("tag");
 let up = helm_upgrade(#{ release: "web", chart: "charts/web", set: #{ "image.tag": tag }, timeout: "30s" });
 if up.previous_revision > 0 {
     on_failure(|| helm_rollback(#{ release: "web", revision: up.previous_revision, wait: true }));

@@ -8,6 +8,7 @@ mod helm;
 mod journal;
 mod kube_support;
 mod notify_http;
+mod real_cluster;
 mod release_lock;
 mod sandbox;
 mod shapes;

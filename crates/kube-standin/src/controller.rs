@@ -5,7 +5,8 @@
 //!
 //! What happens next is a [`Behaviour`]: become healthy after a while, never become
 //! available (pods in CrashLoopBackOff or ImagePullBackOff, with an Event), or exceed
-//! the progress deadline.
+//! the progress deadline. Images from a `.invalid` registry never pull, as in a real
+//! cluster.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -102,6 +103,16 @@ fn annotation<'a>(object: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
+/// Images from a `.invalid` registry cannot be pulled, in a real cluster or here.
+fn unpullable(object: &Value) -> bool {
+    object.pointer("/spec/template/spec/containers").and_then(Value::as_array).is_some_and(|containers| {
+        containers.iter().any(|container| {
+            let image = container.get("image").and_then(Value::as_str).unwrap_or("");
+            image.split('/').next().is_some_and(|host| image.contains('/') && host.ends_with(".invalid"))
+        })
+    })
+}
+
 fn settings(knobs: &Knobs, key: &Key, object: &Value) -> (Behaviour, Duration) {
     let id = (key.resource().plural.to_string(), key.namespace.clone(), key.name.clone());
     let behaviour = knobs
@@ -109,6 +120,7 @@ fn settings(knobs: &Knobs, key: &Key, object: &Value) -> (Behaviour, Duration) {
         .get(&id)
         .copied()
         .or_else(|| annotation(object, BEHAVIOUR_ANNOTATION).and_then(|text| Behaviour::parse(text).ok()))
+        .or_else(|| unpullable(object).then_some(Behaviour::ImagePullBackOff))
         .unwrap_or(knobs.behaviour);
     let delay = annotation(object, OBSERVE_DELAY_ANNOTATION)
         .and_then(|text| parse_duration(text).ok())

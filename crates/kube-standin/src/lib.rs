@@ -8,6 +8,11 @@
 //! release records), and a controller that rolls Deployments, StatefulSets and
 //! DaemonSets out with [`Behaviour`] knobs. Every request is logged.
 //!
+//! OpenAPI: the documents carry permissive schemas tagged with their group, version and
+//! kind, and each kind's PATCH operation lists the `fieldValidation` parameter. Finding
+//! it, helm 4 and kubectl leave validation to the server (which accepts any field), so
+//! helm runs without `--disable-openapi-validation`.
+//!
 //! ```no_run
 //! let standin = kube_standin::Standin::start();
 //! println!("KUBECONFIG={}", standin.kubeconfig().display());

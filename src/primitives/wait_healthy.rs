@@ -139,7 +139,7 @@ fn deployment_verdict(deployment: &Deployment) -> Verdict {
             condition.message.as_deref().unwrap_or("the rollout did not progress in time")
         ));
     }
-    let desired = deployment.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1).into();
+    let desired = deployment.desired();
     let progress = Progress {
         generation: deployment.metadata.generation.unwrap_or(0),
         replicas: desired,
@@ -229,6 +229,8 @@ trait Workload:
 {
     fn verdict(&self) -> Verdict;
     fn selector(&self) -> Option<LabelSelector>;
+    /// Pods the spec asks for (for a DaemonSet: nodes, as its status counts them).
+    fn desired(&self) -> i64;
 }
 
 impl Workload for Deployment {
@@ -237,6 +239,9 @@ impl Workload for Deployment {
     }
     fn selector(&self) -> Option<LabelSelector> {
         self.spec.as_ref().map(|spec| spec.selector.clone())
+    }
+    fn desired(&self) -> i64 {
+        self.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1).into()
     }
 }
 
@@ -247,6 +252,9 @@ impl Workload for StatefulSet {
     fn selector(&self) -> Option<LabelSelector> {
         self.spec.as_ref().map(|spec| spec.selector.clone())
     }
+    fn desired(&self) -> i64 {
+        self.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1).into()
+    }
 }
 
 impl Workload for DaemonSet {
@@ -255,6 +263,9 @@ impl Workload for DaemonSet {
     }
     fn selector(&self) -> Option<LabelSelector> {
         self.spec.as_ref().map(|spec| spec.selector.clone())
+    }
+    fn desired(&self) -> i64 {
+        self.status.as_ref().map(|status| status.desired_number_scheduled).unwrap_or(0).into()
     }
 }
 
@@ -476,6 +487,25 @@ async fn wait_for<K: Workload>(
     Err(error)
 }
 
+/// A workload as it is, as the result of a finished rollout would describe it.
+async fn current<K: Workload>(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    kind: Kind,
+) -> Result<Progress, EffectError> {
+    let object = Api::<K>::namespaced(client, namespace).get(name).await;
+    let object =
+        object.map_err(|error| api_error(&format!("cannot read {} {namespace}/{name}", kind.as_str()), &error))?;
+    let desired = object.desired();
+    Ok(Progress {
+        generation: object.meta().generation.unwrap_or(0),
+        replicas: desired,
+        updated: desired,
+        available: desired,
+    })
+}
+
 fn output(kind: Kind, name: &str, namespace: String, progress: Progress, waited: Duration) -> WaitHealthyOutput {
     WaitHealthyOutput {
         kind: kind.as_str().to_string(),
@@ -533,33 +563,11 @@ impl Primitive for WaitHealthy {
         // Read-only: what the workload asks for now, as a finished rollout would report it.
         let progress = context.block_on(|| async {
             let client = client(context.root(), &context.environment_name, &context.environment).await?;
-            let action = format!("cannot read {} {namespace}/{name}", kind.as_str());
-            let (generation, replicas) = match kind {
-                Kind::Deployment => {
-                    let object = Api::<Deployment>::namespaced(client, &namespace).get(name).await;
-                    let object = object.map_err(|error| api_error(&action, &error))?;
-                    (object.metadata.generation, object.spec.and_then(|spec| spec.replicas).unwrap_or(1).into())
-                }
-                Kind::StatefulSet => {
-                    let object = Api::<StatefulSet>::namespaced(client, &namespace).get(name).await;
-                    let object = object.map_err(|error| api_error(&action, &error))?;
-                    (object.metadata.generation, object.spec.and_then(|spec| spec.replicas).unwrap_or(1).into())
-                }
-                Kind::DaemonSet => {
-                    let object = Api::<DaemonSet>::namespaced(client, &namespace).get(name).await;
-                    let object = object.map_err(|error| api_error(&action, &error))?;
-                    (
-                        object.metadata.generation,
-                        object.status.map(|status| status.desired_number_scheduled).unwrap_or(0).into(),
-                    )
-                }
-            };
-            Ok::<_, EffectError>(Progress {
-                generation: generation.unwrap_or(0),
-                replicas,
-                updated: replicas,
-                available: replicas,
-            })
+            match kind {
+                Kind::Deployment => current::<Deployment>(client, &namespace, name, kind).await,
+                Kind::StatefulSet => current::<StatefulSet>(client, &namespace, name, kind).await,
+                Kind::DaemonSet => current::<DaemonSet>(client, &namespace, name, kind).await,
+            }
         })??;
         Ok(output(kind, name, namespace, progress, Duration::ZERO))
     }

@@ -152,15 +152,7 @@ fn the_release_lock_is_a_lease() {
     let workspace = cluster.workspace("production", true);
     workspace.write(".gitignore", "/.shipctl\n");
     workspace.write("scripts/web/release.rhai", "info(\"hello\");\n");
-    let repository = crate::support::git_repository(workspace.path());
-    crate::support::commit_file(&repository, ".gitignore", "/.shipctl\n", "ignore");
-    crate::support::commit_file(
-        &repository,
-        "shipctl.toml",
-        &std::fs::read_to_string(workspace.path().join("shipctl.toml")).unwrap(),
-        "config",
-    );
-    crate::support::commit_file(&repository, "scripts/web/release.rhai", "info(\"hello\");\n", "script");
+    crate::support::commit_all(workspace.path(), "scripts");
     let run = || {
         let request =
             shipctl::run::RunRequest::new(workspace.path().join("scripts/web/release.rhai"), "production", Mode::Run);

@@ -15,7 +15,7 @@ use shipctl::journal::RunStatus;
 use shipctl::run::{RunReport, RunRequest, Silent};
 
 use crate::kube_support::{NAMESPACE, environment, standin, workload};
-use crate::support::{HttpServer, Workspace, git_repository};
+use crate::support::{HttpServer, Workspace, commit_all};
 
 const LEASE: &str = "shipctl-release.web.production";
 
@@ -27,19 +27,8 @@ fn protected_workspace(config: &str, release: &str) -> Workspace {
     workspace.write(".gitignore", "/.shipctl\n");
     workspace.write("scripts/web/release.rhai", release);
     workspace.write("scripts/web/broken.rhai", "fail(\"the smoke test failed\");\n");
-    commit_everything(workspace.path());
+    commit_all(workspace.path(), "scripts");
     workspace
-}
-
-fn commit_everything(path: &Path) {
-    let repository = git_repository(path);
-    let mut index = repository.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.write().unwrap();
-    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
-    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
-    let parent = repository.head().unwrap().peel_to_commit().unwrap();
-    repository.commit(Some("HEAD"), &signature, &signature, "scripts", &tree, &[&parent]).unwrap();
 }
 
 fn run(root: &Path, script: &str) -> Result<RunReport, Error> {

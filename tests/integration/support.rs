@@ -225,6 +225,18 @@ pub fn commit_file(repository: &git2::Repository, file: &str, text: &str, messag
     repository.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).unwrap()
 }
 
+/// `git init` (if needed) and commit every file of `path`; returns the commit id.
+pub fn commit_all(path: &Path, message: &str) -> git2::Oid {
+    let repository = git2::Repository::open(path).unwrap_or_else(|_| git_repository(path));
+    let mut index = repository.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
+    let parent = repository.head().unwrap().peel_to_commit().unwrap();
+    repository.commit(Some("HEAD"), &signature, &signature, message, &tree, &[&parent]).unwrap()
+}
+
 /// Every reference of a repository and what it points at.
 pub fn refs(path: &Path) -> BTreeMap<String, String> {
     let repository = git2::Repository::open(path).unwrap();

@@ -225,16 +225,18 @@ fn list(shared: &Shared, target: &Target, query: &HashMap<String, String>) -> Re
     let (labels, fields) = selectors(query)?;
     let store = shared.lock();
     let items = store.list(target.resource, target.namespace.as_deref(), &labels, &fields);
-    let resource = &RESOURCES[target.resource];
-    Ok((
-        200,
-        json!({
-            "kind": format!("{}List", resource.kind),
-            "apiVersion": resource.api_version(),
-            "metadata": { "resourceVersion": store.revision().to_string() },
-            "items": items,
-        }),
-    ))
+    Ok((200, list_of(target.resource, store.revision(), items)))
+}
+
+/// A `<Kind>List` at `revision`.
+fn list_of(resource: usize, revision: u64, items: Vec<Value>) -> Value {
+    let resource = &RESOURCES[resource];
+    json!({
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": resource.api_version(),
+        "metadata": { "resourceVersion": revision.to_string() },
+        "items": items,
+    })
 }
 
 fn patch(
@@ -311,16 +313,7 @@ fn delete_collection(
             deleted.push(object);
         }
     }
-    let resource = &RESOURCES[target.resource];
-    Ok((
-        200,
-        json!({
-            "kind": format!("{}List", resource.kind),
-            "apiVersion": resource.api_version(),
-            "metadata": { "resourceVersion": store.revision().to_string() },
-            "items": deleted,
-        }),
-    ))
+    Ok((200, list_of(target.resource, store.revision(), deleted)))
 }
 
 /// What a watch passes on.

@@ -355,7 +355,24 @@ fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
         // A compensation's failure does not stop the plan, so say here what it is.
         text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, red(), error)));
     }
+    text.push_str(&plan_diff(effect, color));
     text
+}
+
+/// A result's `diff` (what `helm_upgrade --refresh` would change), indented under its effect.
+fn plan_diff(effect: &EffectReport, color: bool) -> String {
+    let diff = effect.result.as_ref().and_then(|result| result.get("diff")).and_then(Value::as_str).unwrap_or("");
+    let mut out = String::new();
+    for line in diff.lines() {
+        let style = match line.chars().next() {
+            Some('+') => green(),
+            Some('-') => red(),
+            Some('@' | '~') => dim(),
+            _ => Style::new(),
+        };
+        out.push_str(&format!("        {}\n", paint(color, style, line)));
+    }
+    out
 }
 
 /// A result's `summary` field: the one line a primitive offers people about what it

@@ -52,6 +52,9 @@ pub struct Config {
     /// `[registries."<host>"]`: how to reach an OCI registry (`promote_image`).
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// `[helm]`: the helm binary `helm_upgrade` and `helm_rollback` run.
+    #[serde(default)]
+    pub helm: HelmConfig,
 }
 
 /// `[databases.<name>]`: exactly one of `url` (no password in it) or `url_secret`.
@@ -112,6 +115,16 @@ pub struct RegistryConfig {
 pub enum RegistryScheme {
     Https,
     Http,
+}
+
+/// `[helm]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmConfig {
+    /// The helm binary: a path (relative to the scripts root, or absolute), or a name
+    /// looked up on PATH. `helm` when unset.
+    #[serde(default)]
+    pub bin: Option<PathBuf>,
 }
 
 /// `[journal]`.
@@ -202,6 +215,36 @@ pub struct Environment {
 }
 
 const ENVIRONMENT_KEYS: [&str; 6] = ["protected", "allow", "deny", "approvers", "allow_restore", "backup_dir"];
+
+/// Environment keys shipctl reads itself, which scripts see as data too: the cluster
+/// (`kubeconfig`, relative to the scripts root; `kube_context`) and its namespace.
+pub const CLUSTER_KEYS: [&str; 3] = ["kubeconfig", "kube_context", "namespace"];
+
+impl Environment {
+    fn text(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).and_then(toml::Value::as_str)
+    }
+
+    /// The kubeconfig file of this environment's cluster, as written.
+    pub fn kubeconfig(&self) -> Option<&str> {
+        self.text("kubeconfig")
+    }
+
+    /// The kubeconfig context of this environment's cluster.
+    pub fn kube_context(&self) -> Option<&str> {
+        self.text("kube_context")
+    }
+
+    /// The namespace releases in this environment go to.
+    pub fn namespace(&self) -> Option<&str> {
+        self.text("namespace")
+    }
+
+    /// Does this environment name a Kubernetes cluster (a kubeconfig or a context)?
+    pub fn has_cluster(&self) -> bool {
+        self.kubeconfig().is_some() || self.kube_context().is_some()
+    }
+}
 
 /// `[repos.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -407,8 +450,19 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
     };
     for (name, environment) in &config.environments {
         let section = format!("environments.{name}");
-        for key in environment.vars.keys() {
-            if let Some(close) = did_you_mean(key, ENVIRONMENT_KEYS) {
+        for (key, value) in &environment.vars {
+            if CLUSTER_KEYS.contains(&key.as_str()) {
+                if !value.is_str() {
+                    return Err(error(
+                        &section,
+                        Some(key),
+                        format!("\"{key}\" in [{section}] must be a string, not {}", value.type_str()),
+                        None,
+                    ));
+                }
+                continue;
+            }
+            if let Some(close) = did_you_mean(key, ENVIRONMENT_KEYS.into_iter().chain(CLUSTER_KEYS)) {
                 return Err(error(
                     &section,
                     Some(key),
@@ -643,6 +697,27 @@ mod tests {
         let error = parse("[environments.production]\nurl = \"x\"\nprotectd = true\n", "f").unwrap_err();
         assert!(error.message.contains("\"protected\""), "{error}");
         assert_eq!(error.location.map(|l| l.line), Some(3));
+    }
+
+    #[test]
+    fn cluster_keys_are_typed_and_typos_of_them_caught() {
+        let text =
+            "[environments.production]\nkubeconfig = \"kube/config\"\nkube_context = \"prod\"\nnamespace = \"cdc\"\n";
+        let config = parse(text, "f").unwrap();
+        let production = &config.environments["production"];
+        assert_eq!(
+            (production.kubeconfig(), production.kube_context(), production.namespace()),
+            (Some("kube/config"), Some("prod"), Some("cdc"))
+        );
+        assert!(production.has_cluster());
+        let error = parse("[environments.production]\nnamespace = 3\n", "f").unwrap_err();
+        assert!(error.message.contains("must be a string"), "{error}");
+        assert_eq!(error.location.map(|l| l.line), Some(2));
+        let error = parse("[environments.production]\nkube_contxt = \"prod\"\n", "f").unwrap_err();
+        assert!(error.message.contains("\"kube_context\""), "{error}");
+        let config = parse("[helm]\nbin = \"tools/helm\"\n", "f").unwrap();
+        assert_eq!(config.helm.bin, Some(PathBuf::from("tools/helm")));
+        assert!(parse("[helm]\nbinary = \"helm\"\n", "f").is_err());
     }
 
     #[test]

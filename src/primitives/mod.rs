@@ -6,9 +6,14 @@ pub mod approve;
 pub mod backup;
 pub mod clock;
 pub mod git;
+pub mod helm;
+pub mod helm_rollback;
+pub mod helm_upgrade;
 pub mod http;
 pub mod image;
+pub mod kube;
 pub mod notify;
+pub mod wait_healthy;
 
 use crate::effect::Registry;
 
@@ -23,5 +28,8 @@ pub fn registry() -> Registry {
     registry.add(backup::Backup);
     registry.add(backup::Restore);
     registry.add(image::PromoteImage);
+    registry.add(helm_upgrade::HelmUpgrade);
+    registry.add(helm_rollback::HelmRollback);
+    registry.add(wait_healthy::WaitHealthy);
     registry
 }

@@ -2,6 +2,7 @@
 //! the scripts, check policy, open the journal, run the script on its own thread
 //! through the gate, run compensations after a failure, write the footer, report.
 
+mod lock;
 mod provenance;
 mod recorded;
 mod reporter;
@@ -182,6 +183,16 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     }
 
     let run_id = new_run_id();
+    // Held until this function returns, however the run ends.
+    let _lock = lock::for_run(
+        request.mode,
+        &project,
+        &request.environment,
+        &environment,
+        &product_of(&script),
+        &script,
+        &run_id,
+    )?;
     let journal = if request.journal { Some(JournalWriter::create(&journal_dir, &run_id)?) } else { None };
     let header = Header {
         format: crate::journal::FORMAT_VERSION,

@@ -1,19 +1,26 @@
-//! Integration tests: the library and the built binary against real git repositories
-//! and real HTTP servers on loopback, all in temporary directories.
+//! Integration tests: the library and the built binary against real git repositories,
+//! real HTTP servers and a Kubernetes API stand-in on loopback (driven by the real helm
+//! and kubectl too), all in temporary directories.
 
 mod approve;
 mod backup;
 mod cli;
 mod errors;
+mod helm;
 mod journal;
+mod kube_support;
 mod notify_http;
 mod postgres;
 mod promote;
+mod real_cluster;
 mod registry;
+mod release_lock;
 mod replay;
 mod sandbox;
 mod script_tests;
 mod shapes;
+mod standin;
 mod support;
 mod tag;
+mod wait_healthy;
 mod watch;

@@ -4,6 +4,7 @@ use serde_json::Value;
 use shipctl::effect::Mode;
 use shipctl::journal::RunStatus;
 
+use crate::kube_support::{environment, helm_create, standin, workload};
 use crate::postgres::{PASSWORD, Postgres};
 use crate::registry::{OCI_MANIFEST, Registry};
 use crate::support::{HttpServer, Workspace, git_repository};
@@ -28,15 +29,19 @@ fn live_and_plan_results_have_the_same_shape() {
     postgres.seed("app", 3);
     let registry = Registry::start();
     registry.push_image("web", "1.0.0", OCI_MANIFEST, "shape");
+    let cluster = standin();
+    cluster.put(workload("Deployment", "web", 2, "web:1")).unwrap();
     let workspace = Workspace::new();
     workspace.write("secrets/hook", &format!("{}/hook", server.url));
     workspace.write("secrets/db", PASSWORD);
     workspace.write("files/a.txt", "a");
     workspace.config(&format!(
-        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n\n[secrets.db]\nfile = \"secrets/db\"\n\n[databases.main]\nurl = \"{}\"\npassword_secret = \"db\"\n",
-        postgres.url("app")
+        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.chat]\nkind = \"slack\"\nurl_secret = \"hook\"\n\n[notify.log]\nkind = \"stdout\"\n\n[secrets.db]\nfile = \"secrets/db\"\n\n[databases.main]\nurl = \"{}\"\npassword_secret = \"db\"\n\n{}",
+        postgres.url("app"),
+        environment("local", &cluster, false)
     ));
     git_repository(&workspace.path().join("repos/app"));
+    helm_create(&workspace.path().join("charts"), "site");
     // One call per primitive; a primitive without a call here fails the test below.
     let calls = [
         ("now", "now()".to_string()),
@@ -56,6 +61,13 @@ fn live_and_plan_results_have_the_same_shape() {
             ),
         ),
         ("approve", "approve(#{ reason: \"shapes\" })".to_string()),
+        ("wait_healthy", "wait_healthy(#{ deployment: \"web\", timeout: \"30s\" })".to_string()),
+        ("helm_upgrade", "helm_upgrade(#{ release: \"site\", chart: \"charts/site\" })".to_string()),
+        (
+            "helm_upgrade",
+            "helm_upgrade(#{ release: \"site\", chart: \"charts/site\", set: #{ replicaCount: 2 } })".to_string(),
+        ),
+        ("helm_rollback", "helm_rollback(#{ release: \"site\" })".to_string()),
     ];
     let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
     for name in shipctl::primitives::registry().names() {

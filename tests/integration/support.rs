@@ -100,13 +100,16 @@ impl Workspace {
         read_journal(report.journal.as_ref().expect("the run kept a journal")).expect("readable journal")
     }
 
-    /// Every journal file in the default journal directory.
+    /// Every journal file in the default journal directory (not the release locks there).
     pub fn journals(&self) -> Vec<PathBuf> {
         let dir = self.path().join(".shipctl/runs");
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Vec::new();
         };
-        let mut paths: Vec<PathBuf> = entries.map(|entry| entry.unwrap().path()).collect();
+        let mut paths: Vec<PathBuf> = entries
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "jsonl"))
+            .collect();
         paths.sort();
         paths
     }
@@ -128,6 +131,7 @@ impl Reporter for Recorder {
                 format!("effect {} {}", effect.kind, if result.is_ok() { "ok" } else { "failed" })
             }
             Event::Output { text } => format!("output {text}"),
+            Event::EffectProgress { message, .. } => format!("progress {message}"),
             other => format!("{other:?}").chars().take(80).collect(),
         };
         self.lines.lock().unwrap().push(line);
@@ -235,6 +239,18 @@ pub fn commit_file(repository: &git2::Repository, file: &str, text: &str, messag
     let parent = repository.head().ok().and_then(|head| head.peel_to_commit().ok());
     let parents: Vec<&git2::Commit> = parent.iter().collect();
     repository.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).unwrap()
+}
+
+/// `git init` (if needed) and commit every file of `path`; returns the commit id.
+pub fn commit_all(path: &Path, message: &str) -> git2::Oid {
+    let repository = git2::Repository::open(path).unwrap_or_else(|_| git_repository(path));
+    let mut index = repository.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
+    let parent = repository.head().unwrap().peel_to_commit().unwrap();
+    repository.commit(Some("HEAD"), &signature, &signature, message, &tree, &[&parent]).unwrap()
 }
 
 /// Every reference of a repository and what it points at.

@@ -1,0 +1,372 @@
+//! The helm binary as `helm_upgrade` and `helm_rollback` run it: found on PATH or at
+//! `[helm] bin`, given an argument vector (never a shell), pointed at the environment's
+//! kubeconfig and context, bounded by the run's deadline, its stderr kept in errors.
+//! Also the diff of two release manifests, resource by resource.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::effect::{EffectContext, EffectError};
+
+/// A release as `helm status -o json` and `helm upgrade -o json` print it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Release {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    /// The revision.
+    pub version: i64,
+    #[serde(default)]
+    pub info: ReleaseInfo,
+    #[serde(default)]
+    pub chart: Option<Chart>,
+    #[serde(default)]
+    pub manifest: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReleaseInfo {
+    #[serde(default)]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Chart {
+    pub metadata: ChartMetadata,
+}
+
+/// `Chart.yaml`, as far as results need it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChartMetadata {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default, rename = "appVersion")]
+    pub app_version: String,
+}
+
+/// One line of `helm history -o json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Revision {
+    pub revision: i64,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub chart: String,
+    #[serde(default)]
+    pub app_version: String,
+}
+
+/// How helm ended.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// The helm binary, set up for one environment.
+pub struct Helm {
+    program: PathBuf,
+    /// `--kubeconfig` and `--kube-context`, from the environment.
+    globals: Vec<String>,
+    root: PathBuf,
+}
+
+/// Keep the end of long helm output, where the error is.
+fn tail(text: &str, limit: usize) -> String {
+    let text = text.trim();
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let start = text.char_indices().map(|(index, _)| index).find(|index| *index >= text.len() - limit).unwrap_or(0);
+    format!("...{}", &text[start..])
+}
+
+/// A Go duration for `--timeout`.
+pub fn go_duration(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+impl Helm {
+    pub fn new(context: &EffectContext) -> Helm {
+        let program = match &context.project.config.helm.bin {
+            Some(bin) if bin.components().count() > 1 || bin.is_absolute() => context.project.resolve(bin),
+            Some(bin) => bin.clone(),
+            None => PathBuf::from("helm"),
+        };
+        let mut globals = Vec::new();
+        if let Some(kubeconfig) = context.environment.kubeconfig() {
+            globals.push("--kubeconfig".to_string());
+            globals.push(context.project.resolve(Path::new(kubeconfig)).display().to_string());
+        }
+        if let Some(kube_context) = context.environment.kube_context() {
+            globals.push("--kube-context".to_string());
+            globals.push(kube_context.to_string());
+        }
+        Helm { program, globals, root: context.root().clone() }
+    }
+
+    fn not_found(&self) -> EffectError {
+        EffectError::new(format!("helm not found (looked for {})", self.program.display())).with_help(
+            "install helm 3.8 or later (https://helm.sh/docs/intro/install/), or set [helm] bin = \"/path/to/helm\" in shipctl.toml",
+        )
+    }
+
+    async fn spawn(&self, args: &[String]) -> Result<Finished, EffectError> {
+        let output = tokio::process::Command::new(&self.program)
+            .args(args)
+            .args(&self.globals)
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::NotFound => self.not_found(),
+                _ => EffectError::new(format!("cannot run {}: {error}", self.program.display())),
+            })?;
+        Ok(Finished {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    async fn check(&self, args: &[String]) -> Result<String, EffectError> {
+        let finished = self.spawn(args).await?;
+        if finished.code == Some(0) {
+            return Ok(finished.stdout);
+        }
+        let how = finished.code.map(|code| format!("exit code {code}")).unwrap_or_else(|| "killed".to_string());
+        let command = args.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
+        Err(EffectError::new(format!("helm {command} failed ({how}): {}", tail(&finished.stderr, 4000))))
+    }
+
+    /// Run helm and return its stdout; a failure keeps helm's stderr. Bounded by the
+    /// run's deadline (helm is killed when it passes).
+    pub fn run(&self, context: &EffectContext, args: &[String]) -> Result<String, EffectError> {
+        context.block_on(|| self.check(args))?
+    }
+
+    /// The major version (3 or 4): flags differ between them.
+    pub fn major_version(&self, context: &EffectContext) -> Result<u32, EffectError> {
+        let args = ["version".to_string(), "--template".to_string(), "{{.Version}}".to_string()];
+        let version = context.block_on(|| async { self.check(&args).await })??;
+        version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|major| major.parse().ok())
+            .ok_or_else(|| EffectError::new(format!("cannot read helm's version from {:?}", version.trim())))
+    }
+
+    /// The deployed (or last) release, `None` when it is not installed.
+    pub fn status(
+        &self,
+        context: &EffectContext,
+        release: &str,
+        namespace: &str,
+    ) -> Result<Option<Release>, EffectError> {
+        let args: Vec<String> =
+            ["status", release, "--namespace", namespace, "--output", "json"].iter().map(|s| s.to_string()).collect();
+        let finished = context.block_on(|| self.spawn(&args))??;
+        if finished.code != Some(0) {
+            if finished.stderr.contains("release: not found") {
+                return Ok(None);
+            }
+            return Err(EffectError::new(format!("helm status {release} failed: {}", tail(&finished.stderr, 4000))));
+        }
+        parse_json(&finished.stdout, "helm status").map(Some)
+    }
+
+    /// Every revision of a release, oldest first; empty when it is not installed.
+    pub fn history(
+        &self,
+        context: &EffectContext,
+        release: &str,
+        namespace: &str,
+    ) -> Result<Vec<Revision>, EffectError> {
+        let args: Vec<String> = ["history", release, "--namespace", namespace, "--output", "json", "--max", "1000"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let finished = context.block_on(|| self.spawn(&args))??;
+        if finished.code != Some(0) {
+            if finished.stderr.contains("release: not found") {
+                return Ok(Vec::new());
+            }
+            return Err(EffectError::new(format!("helm history {release} failed: {}", tail(&finished.stderr, 4000))));
+        }
+        let mut revisions: Vec<Revision> = parse_json(&finished.stdout, "helm history")?;
+        revisions.sort_by_key(|revision| revision.revision);
+        Ok(revisions)
+    }
+}
+
+/// Parse helm's JSON output, saying which command printed what when it does not parse.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, command: &str) -> Result<T, EffectError> {
+    serde_json::from_str(text).map_err(|error| {
+        EffectError::new(format!("cannot read the JSON {command} printed: {error}: {}", tail(text, 300)))
+    })
+}
+
+/// One resource of a manifest: how it is named in a diff, and its text.
+struct Resource {
+    key: String,
+    text: String,
+}
+
+/// Split a multi-document manifest into resources, named `Kind name (namespace)`.
+fn resources(manifest: &str) -> Vec<Resource> {
+    let mut documents: Vec<String> = vec![String::new()];
+    for line in manifest.lines() {
+        if line.trim_end() == "---" {
+            documents.push(String::new());
+            continue;
+        }
+        if line.starts_with("# Source:") {
+            continue;
+        }
+        let current = documents.last_mut().expect("documents starts non-empty");
+        current.push_str(line);
+        current.push('\n');
+    }
+    let mut found = Vec::new();
+    for (index, text) in documents.into_iter().enumerate() {
+        if text.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
+            continue;
+        }
+        let parsed: Option<Value> = serde_saphyr::from_str(&text).ok();
+        let field = |pointer: &str| {
+            parsed.as_ref().and_then(|value| value.pointer(pointer)).and_then(Value::as_str).map(str::to_string)
+        };
+        let key = match (field("/kind"), field("/metadata/name")) {
+            (Some(kind), Some(name)) => match field("/metadata/namespace") {
+                Some(namespace) => format!("{kind} {name} ({namespace})"),
+                None => format!("{kind} {name}"),
+            },
+            _ => format!("document {}", index + 1),
+        };
+        let text = if field("/kind").as_deref() == Some("Secret") { redact_secret(&text) } else { text };
+        found.push(Resource { key, text });
+    }
+    found
+}
+
+/// A Secret's values replaced by a digest, so a diff shows that they changed, not what
+/// they are.
+fn redact_secret(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_data = false;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if indent == 0 {
+            in_data = matches!(line.trim_end(), "data:" | "stringData:");
+            out.push_str(line);
+        } else if in_data && let Some((key, value)) = line.split_once(':') {
+            let digest = crate::run::sha256_hex(value.trim().as_bytes());
+            out.push_str(&format!("{key}: (redacted, sha256 {})", &digest[..12]));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// What changes between two release manifests, resource by resource, as unified
+/// diffs. Empty when nothing changes.
+pub fn manifest_diff(old: &str, new: &str) -> String {
+    let before = resources(old);
+    let after = resources(new);
+    let mut out = String::new();
+    let changed =
+        |old: &str, new: &str| similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).to_string();
+    for resource in &after {
+        match before.iter().find(|old| old.key == resource.key) {
+            None => {
+                out.push_str(&format!("+ {} (new)\n", resource.key));
+                out.push_str(&changed("", &resource.text));
+            }
+            Some(old) if old.text != resource.text => {
+                out.push_str(&format!("~ {}\n", resource.key));
+                out.push_str(&changed(&old.text, &resource.text));
+            }
+            Some(_) => {}
+        }
+    }
+    for resource in &before {
+        if !after.iter().any(|new| new.key == resource.key) {
+            out.push_str(&format!("- {} (removed)\n", resource.key));
+            out.push_str(&changed(&resource.text, ""));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "---
+# Source: web/templates/service.yaml
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: demo
+spec:
+  ports:
+  - port: 80
+---
+# Source: web/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  template:
+    spec:
+      containers:
+      - image: nginx:1.16.0
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: gone
+";
+
+    #[test]
+    fn diffs_resource_by_resource() {
+        let new = OLD.replace("nginx:1.16.0", "nginx:1.27").replace(
+            "kind: ConfigMap\nmetadata:\n  name: gone\n",
+            "kind: Secret\nmetadata:\n  name: token\ndata:\n  token: c2VjcmV0\n",
+        );
+        let diff = manifest_diff(OLD, &new);
+        assert!(!diff.contains("Service web"), "unchanged resources are left out:\n{diff}");
+        assert!(diff.contains("~ Deployment web\n@@"), "{diff}");
+        assert!(diff.contains("-      - image: nginx:1.16.0\n+      - image: nginx:1.27\n"), "{diff}");
+        assert!(diff.contains("+ Secret token (new)\n"), "{diff}");
+        assert!(!diff.contains("c2VjcmV0"), "secret values are redacted:\n{diff}");
+        assert!(diff.contains("+  token: (redacted, sha256 "), "{diff}");
+        assert!(diff.contains("- ConfigMap gone (removed)\n"), "{diff}");
+        assert_eq!(manifest_diff(OLD, OLD), "");
+    }
+
+    #[test]
+    fn timeouts_in_go_syntax() {
+        assert_eq!(go_duration(Duration::from_secs(300)), "300s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}

@@ -1,0 +1,300 @@
+//! `helm_upgrade`: `helm upgrade --install` with the real helm binary, recording the
+//! revision it replaced, so a compensation can roll back to it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::helm::{ChartMetadata, Helm, Release, go_duration, manifest_diff, parse_json};
+use super::kube::namespace;
+use crate::effect::{EffectContext, EffectError, Primitive};
+
+/// The helm_upgrade primitive.
+#[doc = include_str!("docs/helm_upgrade.md")]
+pub struct HelmUpgrade;
+
+/// Arguments of `helm_upgrade`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmUpgradeParams {
+    pub release: String,
+    pub chart: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Values, written to a temporary values file.
+    #[serde(default)]
+    pub values: Option<serde_json::Map<String, Value>>,
+    /// `--set-json key=value` for each entry: helm's own key syntax, values keep their type.
+    #[serde(default)]
+    pub set: BTreeMap<String, Value>,
+    /// Values files, relative to the scripts root.
+    #[serde(default)]
+    pub values_files: Vec<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Roll back by itself when the upgrade fails (`--rollback-on-failure`, helm 3's `--atomic`).
+    #[serde(default)]
+    pub atomic: bool,
+    /// Wait until the release's resources are ready (`--wait`).
+    #[serde(default)]
+    pub wait: bool,
+    #[serde(default, with = "crate::time::serde_duration::option")]
+    pub timeout: Option<Duration>,
+    /// Install when the release does not exist yet (`--install`); default true.
+    #[serde(default = "default_install")]
+    pub install: bool,
+}
+
+fn default_install() -> bool {
+    true
+}
+
+/// Result of `helm_upgrade`.
+#[derive(Debug, Serialize)]
+pub struct HelmUpgradeOutput {
+    pub release: String,
+    pub namespace: String,
+    /// The revision this upgrade made.
+    pub revision: i64,
+    /// The revision it replaced; 0 when this was the first install.
+    pub previous_revision: i64,
+    pub chart: String,
+    pub chart_version: String,
+    pub app_version: String,
+    /// Helm's status of the new revision (`deployed`).
+    pub status: String,
+    /// What changed, resource by resource, as unified diffs of the manifests.
+    pub diff: String,
+}
+
+/// Helm's rule for release names: lowercase DNS labels joined by dots, at most 53 characters.
+fn check_release_name(name: &str) -> Result<(), EffectError> {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.len() <= 53 && name.split('.').all(label_ok) {
+        return Ok(());
+    }
+    Err(EffectError::new(format!("\"{name}\" is not a valid helm release name"))
+        .with_help("use lowercase letters, digits and '-', at most 53 characters (e.g. \"cdc-frontend\")"))
+}
+
+/// The chart's name as a plan can guess it from the reference: `charts/cdc` → `cdc`,
+/// `oci://registry/charts/cdc` → `cdc`, `cdc-1.2.0.tgz` → `cdc`.
+fn chart_name(reference: &str) -> String {
+    let last = reference.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or(reference);
+    let last = last.strip_suffix(".tgz").unwrap_or(last);
+    match last.rsplit_once('-') {
+        Some((name, version)) if reference.ends_with(".tgz") && version.starts_with(|c: char| c.is_ascii_digit()) => {
+            name.to_string()
+        }
+        _ => last.to_string(),
+    }
+}
+
+impl HelmUpgradeParams {
+    /// What both `helm upgrade` and `helm template` take: chart, namespace, values, version.
+    fn chart_args(&self, namespace: &str, values_file: Option<&Path>) -> Result<Vec<String>, EffectError> {
+        let mut args = vec![self.release.clone(), self.chart.clone(), "--namespace".to_string(), namespace.to_string()];
+        for file in &self.values_files {
+            args.push("--values".to_string());
+            args.push(file.clone());
+        }
+        if let Some(file) = values_file {
+            args.push("--values".to_string());
+            args.push(file.display().to_string());
+        }
+        for (key, value) in &self.set {
+            let json = serde_json::to_string(value)
+                .map_err(|error| EffectError::new(format!("set.{key} cannot be written as JSON: {error}")))?;
+            args.push("--set-json".to_string());
+            args.push(format!("{key}={json}"));
+        }
+        if let Some(version) = &self.version {
+            args.push("--version".to_string());
+            args.push(version.clone());
+        }
+        Ok(args)
+    }
+}
+
+/// A temporary directory holding `values.json` (JSON is YAML) when there are inline values.
+fn values_file(params: &HelmUpgradeParams) -> Result<Option<(tempfile::TempDir, std::path::PathBuf)>, EffectError> {
+    let Some(values) = &params.values else {
+        return Ok(None);
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("shipctl-values-")
+        .tempdir()
+        .map_err(|error| EffectError::new(format!("cannot make a directory for the values file: {error}")))?;
+    let path = dir.path().join("values.json");
+    let text = serde_json::to_string_pretty(values)
+        .map_err(|error| EffectError::new(format!("values cannot be written as JSON: {error}")))?;
+    std::fs::write(&path, text)
+        .map_err(|error| EffectError::new(format!("cannot write {}: {error}", path.display())))?;
+    Ok(Some((dir, path)))
+}
+
+impl Primitive for HelmUpgrade {
+    type Params = HelmUpgradeParams;
+    type Output = HelmUpgradeOutput;
+
+    fn name(&self) -> &'static str {
+        "helm_upgrade"
+    }
+
+    fn doc(&self) -> &'static str {
+        include_str!("docs/helm_upgrade.md")
+    }
+
+    fn validate(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<(), EffectError> {
+        check_release_name(&params.release)?;
+        if params.chart.is_empty() {
+            return Err(
+                EffectError::new("chart is empty").with_help("name a chart directory, a packaged chart or repo/chart")
+            );
+        }
+        namespace(params.namespace.as_deref(), context)?;
+        for file in &params.values_files {
+            if !context.project.resolve(Path::new(file)).is_file() {
+                return Err(EffectError::new(format!(
+                    "values file {file} does not exist under the scripts root {}",
+                    context.root().display()
+                )));
+            }
+        }
+        if let Some(key) = params.set.keys().find(|key| key.is_empty()) {
+            return Err(EffectError::new(format!("set has an empty key ({key:?})")));
+        }
+        Ok(())
+    }
+
+    fn live(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
+        let helm = Helm::new(context);
+        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let current = helm.status(context, &params.release, &namespace)?;
+        if current.is_none() && !params.install {
+            return Err(EffectError::new(format!(
+                "release {} is not installed in namespace {namespace}, and install is false",
+                params.release
+            ))
+            .with_help("install it first, or leave install at its default (true)"));
+        }
+        let values = values_file(params)?;
+        let mut args = vec!["upgrade".to_string()];
+        args.extend(params.chart_args(&namespace, values.as_ref().map(|(_, path)| path.as_path()))?);
+        if params.install {
+            args.push("--install".to_string());
+        }
+        if params.wait {
+            args.push("--wait".to_string());
+        }
+        if params.atomic {
+            let flag = if helm.major_version(context)? >= 4 { "--rollback-on-failure" } else { "--atomic" };
+            args.push(flag.to_string());
+        }
+        if let Some(timeout) = params.timeout {
+            args.push("--timeout".to_string());
+            args.push(go_duration(timeout));
+        }
+        args.extend(["--output".to_string(), "json".to_string()]);
+        let previous = current.as_ref().map(|release| release.version).unwrap_or(0);
+        context.progress(&format!(
+            "helm upgrade {} {} in {namespace} (revision {previous} now)",
+            params.release, params.chart
+        ));
+        let printed = helm.run(context, &args)?;
+        let release: Release = parse_json(&printed, "helm upgrade")?;
+        let metadata = release.chart.map(|chart| chart.metadata).unwrap_or_default();
+        let before = current.map(|release| release.manifest).unwrap_or_default();
+        Ok(HelmUpgradeOutput {
+            release: release.name,
+            namespace,
+            revision: release.version,
+            previous_revision: previous,
+            chart: metadata.name,
+            chart_version: metadata.version,
+            app_version: metadata.app_version,
+            status: release.info.status,
+            diff: manifest_diff(&before, &release.manifest),
+        })
+    }
+
+    fn plan(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
+        let namespace = namespace(params.namespace.as_deref(), context)?;
+        if !context.refresh {
+            return Ok(HelmUpgradeOutput {
+                release: params.release.clone(),
+                namespace,
+                revision: 1,
+                previous_revision: 0,
+                chart: chart_name(&params.chart),
+                chart_version: params.version.clone().unwrap_or_default(),
+                app_version: String::new(),
+                status: "deployed".to_string(),
+                diff: String::new(),
+            });
+        }
+        // Read-only: the release as it is (helm status reads), the chart rendered
+        // locally (helm template contacts no cluster), and the difference.
+        let helm = Helm::new(context);
+        let current = helm.status(context, &params.release, &namespace)?;
+        let values = values_file(params)?;
+        let mut template = vec!["template".to_string()];
+        template.extend(params.chart_args(&namespace, values.as_ref().map(|(_, path)| path.as_path()))?);
+        template.push("--no-hooks".to_string());
+        if current.is_some() {
+            template.push("--is-upgrade".to_string());
+        }
+        let rendered = helm.run(context, &template)?;
+        let mut show = vec!["show".to_string(), "chart".to_string(), params.chart.clone()];
+        if let Some(version) = &params.version {
+            show.extend(["--version".to_string(), version.clone()]);
+        }
+        let metadata: ChartMetadata = serde_saphyr::from_str(&helm.run(context, &show)?)
+            .map_err(|error| EffectError::new(format!("cannot read the chart's Chart.yaml: {error}")))?;
+        let previous = current.as_ref().map(|release| release.version).unwrap_or(0);
+        let before = current.map(|release| release.manifest).unwrap_or_default();
+        Ok(HelmUpgradeOutput {
+            release: params.release.clone(),
+            namespace,
+            revision: previous + 1,
+            previous_revision: previous,
+            chart: metadata.name,
+            chart_version: metadata.version,
+            app_version: metadata.app_version,
+            status: "deployed".to_string(),
+            diff: manifest_diff(&before, &rendered),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_names() {
+        for good in ["web", "cdc-frontend", "a.b-1"] {
+            assert!(check_release_name(good).is_ok(), "{good}");
+        }
+        for bad in ["Web", "-web", "web_1", "", &"x".repeat(54)] {
+            assert!(check_release_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn chart_names_from_references() {
+        assert_eq!(chart_name("charts/cdc"), "cdc");
+        assert_eq!(chart_name("./charts/cdc/"), "cdc");
+        assert_eq!(chart_name("oci://registry.example/charts/cdc"), "cdc");
+        assert_eq!(chart_name("bitnami/nginx"), "nginx");
+        assert_eq!(chart_name("packages/cdc-frontend-1.2.0.tgz"), "cdc-frontend");
+    }
+}

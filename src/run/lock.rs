@@ -1,0 +1,408 @@
+//! The release lock of a protected environment: one run at a time for a product in an
+//! environment. When the environment names a cluster it is a `coordination.k8s.io/v1`
+//! Lease in the environment's namespace (holder: the run id; renewed while the run
+//! lasts; deleted at the end; a lease left unrenewed past its duration is taken over);
+//! otherwise an exclusive lock on a file in the journal directory, which the operating
+//! system releases when the process ends. Either names its holder: run id, user, host,
+//! start time. The lock is released when [`ReleaseLock`] is dropped, so a failed run
+//! releases it too.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Environment, Project};
+use crate::effect::Mode;
+use crate::error::Error;
+
+/// How long a lease holds without renewal.
+const LEASE_SECONDS: i32 = 30;
+/// How often a held lease is renewed.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// The longest taking or releasing a lease may take.
+const API_BUDGET: Duration = Duration::from_secs(20);
+
+const ANNOTATION_PREFIX: &str = "shipctl.dev/";
+
+/// Who holds a lock.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Holder {
+    pub run_id: String,
+    pub user: String,
+    pub host: String,
+    pub started_at: String,
+    pub script: String,
+}
+
+impl Holder {
+    fn describe(&self) -> String {
+        format!(
+            "run {} (user {} on host {}, started {}, script {})",
+            self.run_id, self.user, self.host, self.started_at, self.script
+        )
+    }
+
+    fn annotations(&self) -> BTreeMap<String, String> {
+        [
+            ("run-id", &self.run_id),
+            ("user", &self.user),
+            ("host", &self.host),
+            ("started-at", &self.started_at),
+            ("script", &self.script),
+        ]
+        .into_iter()
+        .map(|(key, value)| (format!("{ANNOTATION_PREFIX}{key}"), value.clone()))
+        .collect()
+    }
+
+    fn from_lease(lease: &Lease) -> Holder {
+        let annotations = lease.metadata.annotations.clone().unwrap_or_default();
+        let get = |key: &str| {
+            annotations.get(&format!("{ANNOTATION_PREFIX}{key}")).cloned().unwrap_or_else(|| "unknown".to_string())
+        };
+        let identity = lease.spec.as_ref().and_then(|spec| spec.holder_identity.clone()).unwrap_or_default();
+        Holder {
+            run_id: if identity.is_empty() { get("run-id") } else { identity },
+            user: get("user"),
+            host: get("host"),
+            started_at: get("started-at"),
+            script: get("script"),
+        }
+    }
+}
+
+/// A held release lock; dropping it releases it.
+pub struct ReleaseLock {
+    held: Held,
+}
+
+enum Held {
+    File { file: std::fs::File },
+    Lease { stop: Option<tokio::sync::oneshot::Sender<()>>, thread: Option<JoinHandle<()>> },
+}
+
+impl Drop for ReleaseLock {
+    fn drop(&mut self) {
+        match &mut self.held {
+            Held::File { file } => {
+                // Leave no holder behind; the lock itself goes with the file handle.
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+            }
+            Held::Lease { stop, thread } => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+                if let Some(thread) = thread.take() {
+                    let _ = thread.join();
+                }
+            }
+        }
+    }
+}
+
+/// The lock a run of `script` in `environment` takes: `None` unless the environment is
+/// protected and the run is for real.
+pub fn for_run(
+    mode: Mode,
+    project: &Project,
+    environment_name: &str,
+    environment: &Environment,
+    product: &str,
+    script: &str,
+    run_id: &str,
+) -> Result<Option<ReleaseLock>, Error> {
+    if !environment.protected || mode != Mode::Run {
+        return Ok(None);
+    }
+    let holder = Holder {
+        run_id: run_id.to_string(),
+        user: super::provenance::user(),
+        host: super::provenance::host(),
+        started_at: crate::time::now_rfc3339(),
+        script: script.to_string(),
+    };
+    let lock = if environment.has_cluster() {
+        lease_lock(project, environment_name, environment, product, holder)?
+    } else {
+        file_lock(&project.journal_dir(), environment_name, product, &holder)?
+    };
+    Ok(Some(lock))
+}
+
+fn locked(environment: &str, product: &str, holder: &Holder, help: String) -> Error {
+    Error::Policy {
+        message: format!("environment \"{environment}\" is locked for {product} by {}", holder.describe()),
+        help: Some(help),
+    }
+}
+
+fn file_lock(dir: &Path, environment: &str, product: &str, holder: &Holder) -> Result<ReleaseLock, Error> {
+    let dir = dir.join("locks");
+    let path: PathBuf = dir.join(format!("{product}.{environment}.lock"));
+    let io = |action: &'static str| {
+        let path = path.clone();
+        move |source| Error::Io { action, path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { action: "cannot create", path: dir.clone(), source })?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("cannot open the release lock"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let other: Holder = serde_json::from_str(&text).unwrap_or_else(|_| Holder {
+                run_id: "(a run that is just starting)".to_string(),
+                ..Holder::default()
+            });
+            let help =
+                format!("wait for that run to end: the lock ({}) is released when its process ends", path.display());
+            return Err(locked(environment, product, &other, help));
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(io("cannot lock")(source)),
+    }
+    let text = serde_json::to_string(holder).map_err(|error| Error::Internal(error.to_string()))?;
+    file.set_len(0).map_err(io("cannot write the release lock"))?;
+    file.rewind().map_err(io("cannot write the release lock"))?;
+    file.write_all(text.as_bytes()).map_err(io("cannot write the release lock"))?;
+    file.sync_all().map_err(io("cannot write the release lock"))?;
+    Ok(ReleaseLock { held: Held::File { file } })
+}
+
+/// A Lease name from the product and environment: a DNS subdomain.
+fn lease_name(product: &str, environment: &str) -> String {
+    let clean = |text: &str| -> String {
+        text.to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string()
+    };
+    let name = format!("shipctl-release.{}.{}", clean(product), clean(environment));
+    name.chars().take(253).collect()
+}
+
+fn micro_now() -> MicroTime {
+    MicroTime(Timestamp::now())
+}
+
+fn lease_object(name: &str, holder: &Holder, transitions: i32, resource_version: Option<String>) -> Lease {
+    let mut lease = Lease::default();
+    lease.metadata.name = Some(name.to_string());
+    lease.metadata.resource_version = resource_version;
+    lease.metadata.annotations = Some(holder.annotations());
+    lease.spec = Some(LeaseSpec {
+        holder_identity: Some(holder.run_id.clone()),
+        lease_duration_seconds: Some(LEASE_SECONDS),
+        acquire_time: Some(micro_now()),
+        renew_time: Some(micro_now()),
+        lease_transitions: Some(transitions),
+        ..LeaseSpec::default()
+    });
+    lease
+}
+
+/// Is `lease` free: released, or not renewed within its duration?
+fn is_free(lease: &Lease) -> bool {
+    let Some(spec) = &lease.spec else {
+        return true;
+    };
+    if spec.holder_identity.as_deref().is_none_or(str::is_empty) {
+        return true;
+    }
+    let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()).map(|time| time.0);
+    let seconds = spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS);
+    match renewed {
+        Some(renewed) => renewed + SignedDuration::from_secs(i64::from(seconds)) < Timestamp::now(),
+        None => true,
+    }
+}
+
+/// Why taking a lease failed.
+enum Refusal {
+    Held(Holder),
+    Failed(String),
+}
+
+async fn take_lease(api: &Api<Lease>, name: &str, holder: &Holder) -> Result<(), Refusal> {
+    let failed = |action: &str, error: kube::Error| Refusal::Failed(format!("{action} lease {name}: {error}"));
+    let current = api.get_opt(name).await.map_err(|error| failed("cannot read", error))?;
+    let result = match current {
+        None => api.create(&PostParams::default(), &lease_object(name, holder, 0, None)).await.map(|_| ()),
+        Some(lease) if is_free(&lease) => {
+            let transitions = lease.spec.as_ref().and_then(|spec| spec.lease_transitions).unwrap_or(0) + 1;
+            let taken = lease_object(name, holder, transitions, lease.metadata.resource_version.clone());
+            api.replace(name, &PostParams::default(), &taken).await.map(|_| ())
+        }
+        Some(lease) => return Err(Refusal::Held(Holder::from_lease(&lease))),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        // Someone else won the race: name them.
+        Err(kube::Error::Api(status)) if status.code == 409 => match api.get_opt(name).await {
+            Ok(Some(lease)) => Err(Refusal::Held(Holder::from_lease(&lease))),
+            _ => Err(Refusal::Failed(format!("lease {name} changed while taking it; try again"))),
+        },
+        Err(error) => Err(failed("cannot take", error)),
+    }
+}
+
+async fn renew_lease(api: &Api<Lease>, name: &str, holder: &Holder) {
+    let Ok(Some(mut lease)) = api.get_opt(name).await else {
+        tracing::warn!("the release lock {name} is gone; the run goes on without it");
+        return;
+    };
+    let Some(spec) = lease.spec.as_mut().filter(|spec| spec.holder_identity.as_deref() == Some(&holder.run_id)) else {
+        tracing::warn!("the release lock {name} was taken over by another run");
+        return;
+    };
+    spec.renew_time = Some(micro_now());
+    if let Err(error) = api.replace(name, &PostParams::default(), &lease).await {
+        tracing::warn!("cannot renew the release lock {name}: {error}");
+    }
+}
+
+async fn release_lease(api: &Api<Lease>, name: &str, holder: &Holder) {
+    let Ok(Some(lease)) = api.get_opt(name).await else {
+        return;
+    };
+    if lease.spec.as_ref().and_then(|spec| spec.holder_identity.as_deref()) != Some(holder.run_id.as_str()) {
+        return;
+    }
+    let preconditions = Preconditions { resource_version: lease.metadata.resource_version, uid: None };
+    let params = DeleteParams { preconditions: Some(preconditions), ..DeleteParams::default() };
+    if let Err(error) = api.delete(name, &params).await {
+        tracing::warn!("cannot release the release lock {name}: {error}");
+    }
+}
+
+fn lease_lock(
+    project: &Project,
+    environment_name: &str,
+    environment: &Environment,
+    product: &str,
+    holder: Holder,
+) -> Result<ReleaseLock, Error> {
+    let name = lease_name(product, environment_name);
+    let (result_sender, result) = mpsc::channel::<Result<(), Refusal>>();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let root = project.root.clone();
+    let environment_name_owned = environment_name.to_string();
+    let environment = environment.clone();
+    let lease = name.clone();
+    let namespace_hint = environment.namespace().map(str::to_string);
+    let held_by = holder.clone();
+    // The lease lives on a thread of its own with its own runtime: the client, the
+    // renewals and the release all happen there, whatever the script thread is doing.
+    let thread = std::thread::Builder::new()
+        .name("release-lock".to_string())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = result_sender.send(Err(Refusal::Failed(format!("cannot start a runtime: {error}"))));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let taken = tokio::time::timeout(API_BUDGET, async {
+                    let client = crate::primitives::kube::client(&root, &environment_name_owned, &environment)
+                        .await
+                        .map_err(|error| Refusal::Failed(error.message))?;
+                    let namespace = namespace_hint.unwrap_or_else(|| client.default_namespace().to_string());
+                    let api: Api<Lease> = Api::namespaced(client, &namespace);
+                    take_lease(&api, &lease, &held_by).await.map(|()| api)
+                })
+                .await
+                .unwrap_or_else(|_| Err(Refusal::Failed("the cluster did not answer in time".to_string())));
+                let api = match taken {
+                    Ok(api) => {
+                        let _ = result_sender.send(Ok(()));
+                        api
+                    }
+                    Err(refusal) => {
+                        let _ = result_sender.send(Err(refusal));
+                        return;
+                    }
+                };
+                let mut renewals = tokio::time::interval(RENEW_EVERY);
+                renewals.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        _ = renewals.tick() => renew_lease(&api, &lease, &held_by).await,
+                    }
+                }
+                let _ = tokio::time::timeout(API_BUDGET, release_lease(&api, &lease, &held_by)).await;
+            });
+        })
+        .map_err(|error| Error::Internal(format!("cannot start the release lock's thread: {error}")))?;
+    let outcome = result.recv().unwrap_or_else(|_| Err(Refusal::Failed("the release lock's thread died".to_string())));
+    match outcome {
+        Ok(()) => Ok(ReleaseLock { held: Held::Lease { stop: Some(stop), thread: Some(thread) } }),
+        Err(refusal) => {
+            let _ = thread.join();
+            Err(match refusal {
+                Refusal::Held(other) => locked(
+                    environment_name,
+                    product,
+                    &other,
+                    format!(
+                        "wait for that run to end; the lock is Lease {name}, and a lease not renewed for {LEASE_SECONDS}s is taken over"
+                    ),
+                ),
+                Refusal::Failed(message) => Error::Policy {
+                    message: format!("cannot take the release lock of environment \"{environment_name}\": {message}"),
+                    help: Some(
+                        "protected environments with a cluster keep their release lock there as a Lease".to_string(),
+                    ),
+                },
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_names_are_dns_subdomains() {
+        assert_eq!(lease_name("cdc", "production"), "shipctl-release.cdc.production");
+        assert_eq!(lease_name("My_App", "eu prod"), "shipctl-release.my-app.eu-prod");
+    }
+
+    #[test]
+    fn stale_and_released_leases_are_free() {
+        let holder = Holder { run_id: "r1".into(), ..Holder::default() };
+        let fresh = lease_object("x", &holder, 0, None);
+        assert!(!is_free(&fresh));
+        let mut stale = fresh.clone();
+        let old = Timestamp::now() - SignedDuration::from_secs(600);
+        if let Some(spec) = stale.spec.as_mut() {
+            spec.renew_time = Some(MicroTime(old));
+        }
+        assert!(is_free(&stale));
+        let mut released = fresh;
+        if let Some(spec) = released.spec.as_mut() {
+            spec.holder_identity = None;
+        }
+        assert!(is_free(&released));
+    }
+}

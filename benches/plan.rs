@@ -18,7 +18,7 @@ fn plan_bundled_release(criterion: &mut Criterion) {
         bencher.iter(|| {
             let request = RunRequest::new(&script, "production", Mode::Plan).param("version", "1.4.0");
             let report = execute(request, Box::new(Silent)).expect("plans");
-            assert_eq!(report.effects.len(), 7);
+            assert_eq!(report.effects.len(), 11);
         })
     });
 }

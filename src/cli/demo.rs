@@ -16,6 +16,13 @@ use super::output::{self, Human};
 const CONFIG_TEMPLATE: &str = include_str!("../../examples/demo/shipctl.toml");
 const RELEASE_SCRIPT: &str = include_str!("../../scripts/catalogue/release.rhai");
 const SCRIPT_PATH: &str = "scripts/catalogue/release.rhai";
+/// The chart the production plan deploys, so `plan --refresh` can render it there too.
+const CHART: &[(&str, &str)] = &[
+    ("charts/catalogue/Chart.yaml", include_str!("../../charts/catalogue/Chart.yaml")),
+    ("charts/catalogue/values.yaml", include_str!("../../charts/catalogue/values.yaml")),
+    ("charts/catalogue/templates/deployment.yaml", include_str!("../../charts/catalogue/templates/deployment.yaml")),
+    ("charts/catalogue/templates/service.yaml", include_str!("../../charts/catalogue/templates/service.yaml")),
+];
 const VERSION: &str = "1.0.0";
 
 /// `shipctl demo`.
@@ -90,6 +97,9 @@ fn write_workspace(workspace: &Path, health_url: &str) -> Result<(), Error> {
     };
     write("shipctl.toml", &CONFIG_TEMPLATE.replace("@HEALTH_URL@", health_url))?;
     write(SCRIPT_PATH, RELEASE_SCRIPT)?;
+    for (path, text) in CHART {
+        write(path, text)?;
+    }
     write(".gitignore", "/repos\n/.shipctl\n")?;
     commit_all(workspace, "Release scripts")?;
 

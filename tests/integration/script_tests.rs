@@ -33,9 +33,9 @@ fn the_bundled_release_tests_pass_and_write_junit() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("✓ health check fails, so the release rolls back"), "{stdout}");
+    assert!(stdout.contains("✓ health check fails after the deploy, so helm rolls back"), "{stdout}");
     let xml = std::fs::read_to_string(junit.path()).unwrap();
-    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"6\""), "{xml}");
+    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"8\""), "{xml}");
     assert!(xml.contains("failures=\"0\""), "{xml}");
 }
 

@@ -37,7 +37,8 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn kubectl_applies_lists_waits_for_a_rollout_and_deletes() {
     let standin = standin();
-    standin.behave("deployments", NAMESPACE, "api", Behaviour::HealthyAfter(Duration::from_millis(300)));
+    // Long enough for kubectl to start and see the rollout in progress, even on a busy machine.
+    standin.behave("deployments", NAMESPACE, "api", Behaviour::HealthyAfter(Duration::from_secs(3)));
     let kubectl = Kubectl::new(&standin);
     let manifest = kubectl.file("api.yaml", DEPLOYMENT);
 

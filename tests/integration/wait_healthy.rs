@@ -30,7 +30,9 @@ fn a_deployment_becomes_healthy_and_the_wait_returns_right_after() {
     let (generation, marked) = standin.available_at("deployments", NAMESPACE, "web").expect("marked available");
     assert_eq!(generation, 1);
     let latency = returned.duration_since(marked);
-    assert!(latency < Duration::from_millis(300), "returned {latency:?} after the controller marked it available");
+    // A watch returns within milliseconds (benches/kube.rs measures it); the bound leaves
+    // room for a machine busy with the other tests, and still fails a polling wait.
+    assert!(latency < Duration::from_millis(1000), "returned {latency:?} after the controller marked it available");
     assert_eq!(result["kind"], "deployment");
     assert_eq!((result["replicas"].as_i64(), result["available"].as_i64()), (Some(3), Some(3)));
     assert_eq!(result["namespace"], NAMESPACE);

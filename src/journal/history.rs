@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::reader::parse_header;
-use super::{JournalError, Record, RunStatus};
+use super::{JournalError, Record};
 
 /// One run, as listed by `shipctl history`.
 #[derive(Debug, Clone, Serialize)]
@@ -58,7 +58,7 @@ fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         _ => None,
     });
     let (status, duration_ms) = match footer {
-        Some(footer) => (status_word(footer.status), Some(footer.duration_ms)),
+        Some(footer) => (footer.status.to_string(), Some(footer.duration_ms)),
         None => ("unfinished".to_string(), None),
     };
     Ok(RunSummary {
@@ -71,8 +71,4 @@ fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
         duration_ms,
         path: path.to_path_buf(),
     })
-}
-
-fn status_word(status: RunStatus) -> String {
-    status.to_string()
 }

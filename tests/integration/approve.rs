@@ -1,6 +1,6 @@
 //! `approve`: asked in protected environments, given ahead with --approved-by.
 
-use crate::support::{Workspace, commit_everything};
+use crate::support::{Workspace, commit_all};
 
 const RELEASE: &str = r#"on_failure(|| notify(#{ channel: "log", text: "release stopped" }));
 let approval = approve(#{ reason: "web 2.0 to the environment" });
@@ -13,7 +13,7 @@ fn workspace() -> Workspace {
         "[notify.log]\nkind = \"stdout\"\n\n[environments.production]\nprotected = true\napprovers = [\"alice\", \"bob\"]\n\n[environments.staging]\n",
     );
     workspace.write("release.rhai", RELEASE);
-    commit_everything(workspace.path());
+    commit_all(workspace.path(), "scripts");
     workspace
 }
 

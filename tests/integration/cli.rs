@@ -118,15 +118,7 @@ fn a_protected_environment_refuses_uncommitted_scripts() {
     assert!(dirty.stderr.contains("scripts/web/release.rhai"), "{}", dirty.stderr);
     assert!(workspace.journals().is_empty(), "refused before the journal");
 
-    let repository = git2::Repository::open(workspace.path()).unwrap();
-    std::fs::write(workspace.path().join(".gitignore"), "/.shipctl\n").unwrap();
-    let mut index = repository.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.write().unwrap();
-    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
-    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
-    let parent = repository.head().unwrap().peel_to_commit().unwrap();
-    let commit = repository.commit(Some("HEAD"), &signature, &signature, "scripts", &tree, &[&parent]).unwrap();
+    let commit = crate::support::commit_all(workspace.path(), "scripts");
 
     let clean = workspace.shipctl(&["run", "scripts/web/release.rhai", "--env", "production", "--set", "version=1"]);
     assert_eq!(clean.code, 0, "{clean:?}");

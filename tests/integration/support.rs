@@ -241,9 +241,13 @@ pub fn commit_file(repository: &git2::Repository, file: &str, text: &str, messag
     repository.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).unwrap()
 }
 
-/// `git init` (if needed) and commit every file of `path`; returns the commit id.
+/// `git init` (if needed) and commit every file of `path` but the journals (a protected
+/// environment runs only committed scripts); returns the commit id.
 pub fn commit_all(path: &Path, message: &str) -> git2::Oid {
     let repository = git2::Repository::open(path).unwrap_or_else(|_| git_repository(path));
+    if !path.join(".gitignore").exists() {
+        std::fs::write(path.join(".gitignore"), "/.shipctl\n").unwrap();
+    }
     let mut index = repository.index().unwrap();
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
     index.write().unwrap();
@@ -263,19 +267,4 @@ pub fn refs(path: &Path) -> BTreeMap<String, String> {
             (reference.name().unwrap().to_string(), reference.target().map(|oid| oid.to_string()).unwrap_or_default())
         })
         .collect()
-}
-
-/// Make `path` a git repository with everything in it committed (a protected
-/// environment runs only committed scripts).
-pub fn commit_everything(path: &Path) {
-    let repository = git2::Repository::open(path).or_else(|_| git2::Repository::init(path)).unwrap();
-    std::fs::write(path.join(".gitignore"), "/.shipctl\n").unwrap();
-    let mut index = repository.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.write().unwrap();
-    let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
-    let signature = git2::Signature::now("Test", "test@example.invalid").unwrap();
-    let parent = repository.head().ok().and_then(|head| head.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repository.commit(Some("HEAD"), &signature, &signature, "scripts", &tree, &parents).unwrap();
 }

@@ -24,7 +24,8 @@ fn config_reference() -> &'static str {
 pub fn docs(args: DocsArgs) -> i32 {
     let registry = crate::primitives::registry();
     let Some(name) = args.name else {
-        let width = registry.names().into_iter().chain(BUILTINS.iter().map(|(name, _)| *name)).map(str::len).max();
+        let builtins = BUILTINS.iter().chain(crate::testing::BUILTINS).map(|(name, _)| *name);
+        let width = registry.names().into_iter().chain(builtins).map(str::len).max();
         let width = width.unwrap_or(0).max(12);
         output::outln("Primitives (each takes one object map of named arguments):");
         for primitive in registry.iter() {
@@ -39,7 +40,7 @@ pub fn docs(args: DocsArgs) -> i32 {
         output::outln("\nIn test files (*.test.rhai, run by `shipctl test`):");
         for (name, doc) in crate::testing::BUILTINS {
             let summary = doc.lines().next().unwrap_or_default();
-            output::outln(&format!("  {name:<12} {summary}"));
+            output::outln(&format!("  {name:<width$} {summary}"));
         }
         output::outln("\n`shipctl docs <name>` for one of them; `shipctl docs config` for shipctl.toml.");
         return exit_codes::SUCCESS;

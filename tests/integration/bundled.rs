@@ -3,12 +3,12 @@
 //! for each environment it is released to, and deploys only charts that render with
 //! the real helm and hold the workloads the release waits for.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::kube_support::tool;
+use crate::kube_support::{self, tool};
 use crate::support::Output;
 
 /// The bundled releases, the environments each is released to (and `local`), and the
@@ -26,19 +26,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `program` in the repository's root.
 fn run(program: &Path, args: &[&str]) -> Output {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    kube_support::run(program, args, root(), &[("NO_COLOR", OsStr::new("1"))])
 }
 
 fn shipctl(args: &[&str]) -> Output {

@@ -1,6 +1,7 @@
 //! Kubernetes fixtures: the real `helm` and `kubectl` binaries, charts made by
 //! `helm create`, and the stand-in API server with a namespace for the test.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -37,11 +38,11 @@ pub fn tool(name: &str) -> PathBuf {
 }
 
 /// Run a program and capture what it did.
-pub fn run(program: &Path, args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> Output {
+pub fn run(program: &Path, args: &[&str], dir: &Path, env: &[(&str, &OsStr)]) -> Output {
     let output = Command::new(program)
         .args(args)
         .current_dir(dir)
-        .envs(env.iter().map(|(key, value)| (*key, value.as_os_str())))
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
     Output {
@@ -92,7 +93,7 @@ impl Kubectl {
         let cache = self.dir.path().join("cache").to_string_lossy().into_owned();
         let mut all = vec!["--cache-dir", cache.as_str(), "--namespace", NAMESPACE];
         all.extend_from_slice(args);
-        run(&self.program, &all, self.dir.path(), &[("KUBECONFIG", self.kubeconfig.as_path())])
+        run(&self.program, &all, self.dir.path(), &[("KUBECONFIG", self.kubeconfig.as_os_str())])
     }
 
     /// Run and insist on success.

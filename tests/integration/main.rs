@@ -4,6 +4,7 @@
 
 mod approve;
 mod backup;
+mod bundled;
 mod cli;
 mod errors;
 mod helm;

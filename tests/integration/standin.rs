@@ -79,7 +79,7 @@ fn helm_installs_upgrades_and_rolls_back() {
     let kubeconfig = standin.kubeconfig();
     let chart = chart.to_string_lossy().into_owned();
     let helm_run = |args: &[&str]| {
-        let output = run(&helm, args, dir.path(), &[("KUBECONFIG", kubeconfig)]);
+        let output = run(&helm, args, dir.path(), &[("KUBECONFIG", kubeconfig.as_os_str())]);
         assert_eq!(output.code, 0, "helm {args:?}: {output:?}\n{}", standin.request_log());
         output.stdout
     };

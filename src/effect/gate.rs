@@ -44,9 +44,14 @@ pub struct GateError {
 }
 
 impl GateError {
-    /// Errors that end the run: a script cannot catch them.
+    /// Errors that end the run: a script cannot catch them. Arguments that do not fit
+    /// are a mistake in the script or its config, not a failure to handle: a `try`
+    /// must not swallow a typo.
     pub fn is_fatal(&self) -> bool {
-        matches!(self.kind, GateErrorKind::Policy | GateErrorKind::Journal | GateErrorKind::Halted)
+        matches!(
+            self.kind,
+            GateErrorKind::Arguments | GateErrorKind::Policy | GateErrorKind::Journal | GateErrorKind::Halted
+        )
     }
 }
 

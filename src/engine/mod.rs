@@ -129,6 +129,7 @@ impl ScriptHost {
             self.help.borrow_mut().insert(error.message.clone(), help.clone());
         }
         if error.is_fatal() {
+            let error = self.gate.fatal(error);
             return Box::new(EvalAltResult::ErrorTerminated(error.message.into(), position));
         }
         Box::new(EvalAltResult::ErrorRuntime(error.message.into(), position))

@@ -387,8 +387,12 @@ fn script_error(
     if located.help.is_none() {
         located.help = host.help_for(&located.message);
     }
-    if host.gate.fatal_error().is_some_and(|fatal| fatal.message == located.message) {
-        located.kind = ScriptErrorKind::Runtime;
+    // A fatal gate error arrives as a termination; say what it really was.
+    if let Some(fatal) = host.gate.fatal_error().filter(|fatal| fatal.message == located.message) {
+        located.kind = match fatal.kind {
+            GateErrorKind::Arguments => ScriptErrorKind::Arguments,
+            _ => ScriptErrorKind::Runtime,
+        };
     }
     located
 }

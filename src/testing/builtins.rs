@@ -32,9 +32,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
          relative to the test file (default: `release.test.rhai` tests `release.rhai`),\n\
          `env` defaults to `local`, `params` is a map. Nothing is performed: effects get\n\
          their mock results. Returns #{ status, error, error_location, failed_step,\n\
-         effects, kinds, compensations }: `effects` has every effect (seq, kind, step, args,\n\
-         result, error, compensation), `kinds` the kinds of the main path in order,\n\
-         `compensations` the effects run by compensations.",
+         effects, kinds, compensations, compensation_errors }: `effects` has every effect\n\
+         (seq, kind, step, args, result, error, compensation), `kinds` the kinds of the\n\
+         main path in order, `compensations` the effects run by compensations, and\n\
+         `compensation_errors` the compensations that failed, with where they were registered.",
     ),
     (
         "mock",
@@ -343,5 +344,12 @@ fn result_map(report: &RunReport) -> Value {
         "effects": report.effects.iter().map(effect).collect::<Vec<_>>(),
         "kinds": main.iter().map(|effect| effect.kind).collect::<Vec<_>>(),
         "compensations": report.effects.iter().filter(|effect| effect.compensation).map(effect).collect::<Vec<_>>(),
+        // A compensation that failed before any effect (bad arguments, a script error)
+        // has no effect to show; its error is here.
+        "compensation_errors": report
+            .compensations
+            .iter()
+            .filter_map(|compensation| compensation.error.as_ref().map(|error| format!("{}: {error}", compensation.origin)))
+            .collect::<Vec<_>>(),
     })
 }

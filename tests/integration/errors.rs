@@ -153,3 +153,25 @@ fn a_param_the_script_never_reads_is_refused() {
     let report = workspace.plan("dynamic.rhai", &[("replicas", "5"), ("other", "x")]);
     assert_eq!(report.status, RunStatus::Succeeded);
 }
+
+#[test]
+fn a_try_cannot_swallow_bad_arguments_but_can_handle_a_failed_effect() {
+    let server = crate::support::HttpServer::start(&[(500, "down")]);
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    workspace.write(
+        "release.rhai",
+        &format!(
+            "try {{ http_check(#{{ url: \"{}/health\", retries: 0 }}); }} catch (e) {{ warn(`handled: ${{e}}`); }}\n\
+             let channel = \"lgo\";\ntry {{ notify(#{{ channel: channel, text: \"x\" }}); }} catch (e) {{ print(\"swallowed\"); }}\n",
+            server.url
+        ),
+    );
+    let report = workspace.run("release.rhai", &[]);
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report.error.unwrap();
+    assert_eq!(error.kind, ScriptErrorKind::Arguments);
+    assert!(error.to_string().starts_with("release.rhai:3:7: no notification channel \"lgo\""), "{error}");
+    assert_eq!(error.help.as_deref(), Some("did you mean \"log\"?"));
+    assert_eq!(report.effects.len(), 1, "the failed health check was handled; the bad channel was not");
+}

@@ -35,7 +35,7 @@ fn the_bundled_release_tests_pass_and_write_junit() {
     assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("✓ health check fails after the deploy, so helm rolls back"), "{stdout}");
     let xml = std::fs::read_to_string(junit.path()).unwrap();
-    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"8\""), "{xml}");
+    assert!(xml.contains("<testsuite name=\"scripts/catalogue/release.test.rhai\" tests=\"9\""), "{xml}");
     assert!(xml.contains("failures=\"0\""), "{xml}");
 }
 
@@ -148,4 +148,28 @@ fn nothing_is_performed_in_a_test() {
     let output = workspace.shipctl(&["test"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(server.requests().is_empty(), "a scenario test made a real request");
+}
+
+#[test]
+fn a_compensation_that_fails_before_any_effect_is_visible_to_tests() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    workspace.write(
+        "release.rhai",
+        "let target = \"nowhere\";\non_failure(|| notify(#{ channel: target, text: \"undo\" }));\nfail(\"broke\");\n",
+    );
+    workspace.write(
+        "release.test.rhai",
+        r#"test("the broken compensation is reported", || {
+    let r = run();
+    assert_eq(r.status, "failed");
+    assert_eq(r.compensations, []);
+    assert_eq(r.compensation_errors.len(), 1);
+    assert(r.compensation_errors[0].starts_with("release.rhai:2:1: "), r.compensation_errors[0]);
+    assert(r.compensation_errors[0].contains("no notification channel \"nowhere\""), r.compensation_errors[0]);
+});
+"#,
+    );
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 0, "{output:?}");
 }

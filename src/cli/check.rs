@@ -46,9 +46,7 @@ fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Err
         path: file.to_path_buf(),
         source,
     })?;
-    let absolute = crate::config::absolute(file).canonicalize().unwrap_or_else(|_| file.to_path_buf());
-    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
-    let name = absolute.strip_prefix(&root).unwrap_or(&absolute).to_string_lossy().replace('\\', "/");
+    let name = project.source_name(file);
     let sources = SourceMap::default();
     let preflight =
         engine::preflight::preflight(&project.config.limits, &project.root, &name, &text, &sources, Some(registry));

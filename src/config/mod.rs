@@ -399,6 +399,15 @@ impl Project {
         })
     }
 
+    /// The name errors and journals give the file at `path`: relative to the scripts
+    /// root (`scripts/cdc/release.rhai`), with `/` separators.
+    pub fn source_name(&self, path: &Path) -> String {
+        let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+        let path = absolute(path);
+        let path = path.canonicalize().unwrap_or(path);
+        path.strip_prefix(&root).unwrap_or(&path).to_string_lossy().replace('\\', "/")
+    }
+
     /// The journal directory, absolute.
     pub fn journal_dir(&self) -> PathBuf {
         self.root.join(&self.config.journal.dir)

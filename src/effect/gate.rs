@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Location, did_you_mean};
+use crate::error::Location;
 use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
 use crate::run::{Event, Level};
 use crate::time::rfc3339;
@@ -140,16 +140,8 @@ impl Gate {
         if let Some(fields) = primitive.fields()
             && let Some(unknown) = args.keys().find(|key| !fields.contains(&key.as_str()))
         {
-            let message = match did_you_mean(unknown, fields.iter().copied()) {
-                Some(close) => {
-                    format!("unknown argument \"{unknown}\" to {kind}; did you mean \"{close}\"?")
-                }
-                None => format!("unknown argument \"{unknown}\" to {kind}"),
-            };
-            return Err(arguments_error(
-                message,
-                Some(format!("{kind} takes: {}; see `shipctl docs {kind}`", fields.join(", "))),
-            ));
+            let (message, help) = super::unknown_argument(kind, unknown, fields);
+            return Err(arguments_error(message, Some(help)));
         }
         let args = Value::Object(args);
         let params = primitive.parse(&args).map_err(|error| {

@@ -61,6 +61,17 @@ pub trait ErasedPrimitive {
     fn plan(&self, params: &dyn Any, context: &EffectContext) -> Result<Value, EffectError>;
 }
 
+/// The error for argument `key`, which primitive `kind` (taking `fields`) does not
+/// have: the message, with the closest field as a likely typo, and the help listing
+/// them all. The gate and the preflight say it the same way.
+pub fn unknown_argument(kind: &str, key: &str, fields: &[&str]) -> (String, String) {
+    let message = match crate::error::did_you_mean(key, fields.iter().copied()) {
+        Some(close) => format!("unknown argument \"{key}\" to {kind}; did you mean \"{close}\"?"),
+        None => format!("unknown argument \"{key}\" to {kind}"),
+    };
+    (message, format!("{kind} takes: {}; see `shipctl docs {kind}`", fields.join(", ")))
+}
+
 /// Why arguments do not fit a primitive's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgumentError {

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use rhai::{AST, Position};
 
 use crate::effect::Registry;
-use crate::error::{Location, did_you_mean};
+use crate::error::Location;
 
 use super::analysis::{Analysis, analyze};
 use super::resolver::{Target, locate};
@@ -187,18 +187,12 @@ fn check_calls(ast: &AST, analysis: &Analysis, file: &str, registry: Option<&Reg
             if fields.contains(&key.as_str()) {
                 continue;
             }
-            let kind = primitive.name();
-            let message = match did_you_mean(key, fields.iter().copied()) {
-                Some(close) => {
-                    format!("unknown argument \"{key}\" to {kind}; did you mean \"{close}\"?")
-                }
-                None => format!("unknown argument \"{key}\" to {kind}"),
-            };
+            let (message, help) = crate::effect::unknown_argument(primitive.name(), key, fields);
             errors.push(ScriptError {
                 kind: ScriptErrorKind::Arguments,
                 message,
                 location: Some(location(file, *position)),
-                help: Some(format!("{kind} takes: {}; see `shipctl docs {kind}`", fields.join(", "))),
+                help: Some(help),
                 trace: Vec::new(),
                 step: None,
             });

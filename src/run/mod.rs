@@ -146,7 +146,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let text = std::fs::read_to_string(&script_path)
         .map_err(|error| Error::usage(format!("cannot read script {}: {error}", request.script.display()), None))?;
     let project = Project::discover(&script_path)?;
-    let script = script_name(&project.root, &script_path);
+    let script = project.source_name(&script_path);
     let environment = project.environment(&request.environment)?;
 
     let mut registry = crate::primitives::registry();
@@ -395,13 +395,6 @@ fn script_error(
         };
     }
     located
-}
-
-/// The script's name as people and journals see it: relative to the scripts root.
-fn script_name(root: &Path, script: &Path) -> String {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let script = script.canonicalize().unwrap_or_else(|_| script.to_path_buf());
-    script.strip_prefix(&root).unwrap_or(&script).to_string_lossy().replace('\\', "/")
 }
 
 /// `scripts/cdc/release.rhai` is product `cdc`; a script at the root is named by its stem.

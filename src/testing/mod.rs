@@ -101,9 +101,8 @@ fn run_file_inner(
         source,
     })?;
     let project = Project::discover(&absolute)?;
-    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let name = project.source_name(&absolute);
     let canonical = absolute.canonicalize().unwrap_or_else(|_| absolute.clone());
-    let name = canonical.strip_prefix(&root).unwrap_or(&canonical).to_string_lossy().replace('\\', "/");
     file.name = name.clone();
     let limits = project.config.limits.clone();
     let preflight = engine::preflight::preflight(&limits, &project.root, &name, &text, sources, None);

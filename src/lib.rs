@@ -5,6 +5,7 @@
 //! handed to the executor of the run (live or plan). See `src/README.md` for a map of
 //! the modules.
 
+pub mod base;
 pub mod cli;
 pub mod config;
 pub mod effect;

@@ -31,7 +31,7 @@ pub fn tool(name: &str) -> PathBuf {
     find(name).unwrap_or_else(|| {
         panic!(
             "{name} is not on PATH. The Kubernetes tests run the real {name} (helm v4, kubectl 1.35): \
-             run `export PATH=\"$(./.ci/fetch-tools):$PATH\"` first (it downloads both into ~/.cache/shipctl-ci), \
+             run the tests with `./.ci/test` (it downloads both into ~/.cache/shipctl-ci), \
              or run the tests through ./.ci/run, which does that"
         )
     })

@@ -7,6 +7,7 @@ mod backup;
 mod bundled;
 mod cli;
 mod errors;
+mod fake_tool;
 mod helm;
 mod journal;
 mod kube_support;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// percent-encoded in a URL.
 pub const PASSWORD: &str = "s3cret p@ss/word";
 
-const INSTALL: &str = "install PostgreSQL (Debian: apt-get install postgresql postgresql-client; .ci/run does)";
+const INSTALL: &str = "install PostgreSQL (Debian: apt-get install postgresql postgresql-client; ./.ci/test does)";
 
 /// A running PostgreSQL cluster.
 pub struct Postgres {

@@ -20,7 +20,7 @@ use rcgen::SigningKey;
 use reqwest::StatusCode;
 use serde_json::json;
 
-const INSTALL: &str = "install the registry (Debian: apt-get install docker-registry; .ci/run does)";
+const INSTALL: &str = "install the registry (Debian: apt-get install docker-registry; ./.ci/test does)";
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

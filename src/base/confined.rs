@@ -1,0 +1,1 @@
+//! Paths from outside input, confined to the scripts root.

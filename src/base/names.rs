@@ -1,0 +1,1 @@
+//! Names that reach a program's argument vector or an API path, validated for their kind.

@@ -65,3 +65,22 @@ template) echo '---'; exit 0;;"#,
         self.calls().iter().flatten().any(|arg| arg.contains(needle))
     }
 }
+
+#[test]
+fn the_fake_keeps_each_argument_whole_and_answers_like_helm() {
+    let dir = tempfile::tempdir().unwrap();
+    let helm = FakeTool::helm(dir.path());
+    let version = std::process::Command::new(&helm.path).args(["version", "--template", "{{.Version}}"]).output();
+    assert_eq!(String::from_utf8_lossy(&version.unwrap().stdout).trim(), "v4.1.4");
+    let status = std::process::Command::new(&helm.path).args(["status", "--kubeconfig=/etc/shadow", "a b"]).status();
+    assert_eq!(status.unwrap().code(), Some(1), "status of an unknown release fails as helm's does");
+    assert_eq!(
+        helm.calls(),
+        vec![
+            vec!["version".to_string(), "--template".into(), "{{.Version}}".into()],
+            vec!["status".to_string(), "--kubeconfig=/etc/shadow".into(), "a b".into()],
+        ]
+    );
+    assert!(helm.saw("/etc/shadow"));
+    assert!(!helm.saw("/etc/passwd"));
+}

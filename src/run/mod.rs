@@ -180,6 +180,12 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let repo = provenance::repo_state(&project.root, &journal_dir);
     if environment.protected && request.mode == Mode::Run {
         refuse_unclean(&request.environment, &project.root, &journal_dir, repo.as_ref())?;
+        let mut used = vec![script_path.clone()];
+        // `std/...` modules are embedded in shipctl, not files.
+        let files = preflight.modules.keys().filter(|module| !module.starts_with(engine::STD_PREFIX));
+        used.extend(files.map(|module| project.root.join(module)));
+        used.extend(project.config_path.clone());
+        refuse_uncommitted(&request.environment, &project.root, &used)?;
     }
 
     let run_id = new_run_id();
@@ -445,6 +451,25 @@ fn check_policy_names(project: &Project, registry: &Registry) -> Result<(), Erro
         }
     }
     Ok(())
+}
+
+/// A protected environment runs only what is committed: the script and every file it
+/// uses, each checked with git's own status (a git-ignored file is not committed).
+fn refuse_uncommitted(environment: &str, root: &Path, used: &[PathBuf]) -> Result<(), Error> {
+    let files = provenance::uncommitted_files(root, used);
+    if files.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Policy {
+        message: format!(
+            "environment \"{environment}\" is protected and the run uses files that are not committed: {}",
+            files.join(", ")
+        ),
+        help: Some(
+            "commit them (a git-ignored file must be un-ignored and committed), then run again; `shipctl plan` works on uncommitted scripts"
+                .to_string(),
+        ),
+    })
 }
 
 /// A protected environment runs only committed scripts.

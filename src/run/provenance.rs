@@ -1,6 +1,6 @@
 //! Who ran what, from where: the facts a journal header records.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -52,6 +52,50 @@ pub fn repo_state(root: &Path, exclude: &Path) -> Option<RepoState> {
         !excluded && entry.status() != git2::Status::CURRENT
     });
     Some(RepoState { commit, dirty })
+}
+
+/// Of `files` (the script, its modules, shipctl.toml: every file a run reads), those
+/// that are not committed exactly as they are, each with why, asked of git's own status
+/// with ignored files included: a file in a git-ignored directory is not committed, and
+/// neither is a file outside the repository (reached through a symlink, say).
+pub fn uncommitted_files(root: &Path, files: &[PathBuf]) -> Vec<String> {
+    let Ok(repository) = git2::Repository::discover(root) else {
+        return files.iter().map(|file| format!("{} (not in a git repository)", file.display())).collect();
+    };
+    let Some(workdir) = repository.workdir().and_then(|dir| dir.canonicalize().ok()) else {
+        return files.iter().map(|file| format!("{} (the repository has no work tree)", file.display())).collect();
+    };
+    files
+        .iter()
+        .filter_map(|file| {
+            uncommitted_reason(&repository, &workdir, file).map(|why| format!("{} ({why})", file.display()))
+        })
+        .collect()
+}
+
+/// Why `file` is not committed as it is, or `None` when it is.
+fn uncommitted_reason(repository: &git2::Repository, workdir: &Path, file: &Path) -> Option<&'static str> {
+    let Ok(real) = file.canonicalize() else {
+        return Some("cannot be read");
+    };
+    let Ok(relative) = real.strip_prefix(workdir) else {
+        return Some("outside the git repository");
+    };
+    let status = match repository.status_file(relative) {
+        Ok(status) => status,
+        Err(error) if error.code() == git2::ErrorCode::NotFound => return Some("not tracked by git"),
+        Err(_) => return Some("git cannot tell its status"),
+    };
+    if status.is_empty() {
+        return None;
+    }
+    Some(if status.contains(git2::Status::IGNORED) {
+        "ignored by git, so not committed"
+    } else if status.intersects(git2::Status::WT_NEW | git2::Status::INDEX_NEW) {
+        "not committed"
+    } else {
+        "changed since the last commit"
+    })
 }
 
 /// The files under `root` that make the tree dirty, for a refusal message.

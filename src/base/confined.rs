@@ -103,9 +103,8 @@ impl Request<'_> {
                 Component::CurDir => {}
                 Component::ParentDir => {
                     if normal.pop().is_none() {
-                        return Err(
-                            self.refuse(format!("leaves the scripts root {} through \"..\"", self.root.display()))
-                        );
+                        return Err(self
+                            .refuse(format!("leads outside the scripts root {} through \"..\"", self.root.display())));
                     }
                 }
                 Component::RootDir | Component::Prefix(_) => {

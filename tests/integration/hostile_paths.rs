@@ -86,7 +86,7 @@ fn a_chart_reached_with_dot_dot_is_refused() {
     let setup = helm_setup();
     let relative = format!("../{}/chart", setup.outside.path().file_name().unwrap().to_string_lossy());
     let error = failure(setup.upgrade(&format!("chart: \"{relative}\"")));
-    assert!(error.contains(&format!("chart \"{relative}\" leaves the scripts root")), "{error}");
+    assert!(error.contains(&format!("chart \"{relative}\" leads outside the scripts root")), "{error}");
     assert!(error.contains("through \"..\""), "{error}");
     setup.assert_outside_never_reached_helm();
 }
@@ -198,7 +198,7 @@ fn a_test_file_cannot_run_a_file_outside_the_root() {
     let all = test_file_attempt("OUTSIDE/private.rhai", |_, _| {});
     assert!(all.contains("is an absolute path"), "{all}");
     let all = test_file_attempt("../OUTNAME/private.rhai", |_, _| {});
-    assert!(all.contains("leaves the scripts root"), "{all}");
+    assert!(all.contains("leads outside the scripts root"), "{all}");
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn a_resumed_journal_cannot_name_a_script_outside_its_root() {
     let (_workspace, journal) = edited_journal(|header| header["script"] = format!("../{name}/evil.rhai").into());
     let error = resume_request(&journal, false, true).expect_err("refused").to_string();
     assert!(error.contains("the journal's script"), "{error}");
-    assert!(error.contains("leaves the scripts root"), "{error}");
+    assert!(error.contains("leads outside the scripts root"), "{error}");
 }
 
 #[test]

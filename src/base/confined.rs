@@ -154,23 +154,6 @@ impl ConfinedPath {
         ConfinedPath::checked(Request { root, what, value, help }, Path::new(""))
     }
 
-    /// An absolute `path` that must lie inside `root` (a script given on the command
-    /// line, a journal's script after its root was checked).
-    pub fn from_absolute(root: &Path, what: &str, path: &Path) -> Result<ConfinedPath, PathError> {
-        let value = path.display().to_string();
-        let request = Request { root, what, value: &value, help: HELP };
-        let (canonical_root, _) = request.open_root()?;
-        let real = path.canonicalize().map_err(|error| request.refuse(format!("cannot be read: {error}")))?;
-        let Ok(relative) = real.strip_prefix(&canonical_root) else {
-            return Err(request.refuse(format!(
-                "lies outside the scripts root {} (it resolves to {})",
-                root.display(),
-                real.display()
-            )));
-        };
-        Ok(ConfinedPath { root: canonical_root, relative: relative.to_path_buf() })
-    }
-
     /// A file that may not exist yet (a lock file, a file about to be written): its
     /// parent must exist inside `root`; its own name must be a plain name.
     pub fn new_file(root: &Path, what: &str, value: &str) -> Result<ConfinedPath, PathError> {

@@ -53,7 +53,10 @@ fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, Effec
     let names: Vec<&str> = config.repos.keys().map(String::as_str).collect();
     let declare = "declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name";
     match ConfinedPath::with_help(context.root(), "repo", repo, declare) {
-        Ok(path) if path.is_dir() => Ok(RepoTarget { path: path.path(), semver: false }),
+        Ok(path) if path.is_dir() => {
+            check_git_dir(context, repo, &path)?;
+            Ok(RepoTarget { path: path.path(), semver: false })
+        }
         Ok(path) => Err(EffectError::new(format!("repo \"{repo}\" ({path}) is not a directory"))
             .with_help("name a git repository's directory, or a [repos.<name>] entry")),
         Err(error) if error.reason.starts_with("does not exist") => {
@@ -71,6 +74,25 @@ fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, Effec
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// The repository's `.git`, when it is a symlink, must stay inside the root too: the
+/// tag is written where `.git` leads. (A `.git` file, as in a linked worktree, names a
+/// git directory on purpose and is left to git.)
+fn check_git_dir(context: &EffectContext, repo: &str, path: &ConfinedPath) -> Result<(), EffectError> {
+    let git = path.path().join(".git");
+    let is_symlink = std::fs::symlink_metadata(&git).is_ok_and(|metadata| metadata.file_type().is_symlink());
+    if !is_symlink {
+        return Ok(());
+    }
+    let relative = path.relative().join(".git").to_string_lossy().into_owned();
+    ConfinedPath::with_help(
+        context.root(),
+        &format!("repo \"{repo}\"'s git directory"),
+        &relative,
+        "declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name",
+    )?;
+    Ok(())
 }
 
 /// `X.Y.Z` with numeric parts without leading zeros, optionally `-pre.release`.

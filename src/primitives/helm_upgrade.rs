@@ -103,6 +103,10 @@ fn chart_name(reference: &str) -> String {
 /// for a local chart first, relative to its working directory (the scripts root), so
 /// anything path-like, packaged, or present there is a path and must be confined.
 fn names_local_chart(chart: &str, root: &Path) -> bool {
+    // `file://` is a path in URL clothing; other schemes (oci, https) are remote.
+    if chart.starts_with("file:") {
+        return true;
+    }
     if chart.contains("://") {
         return false;
     }

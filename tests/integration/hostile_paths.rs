@@ -173,6 +173,30 @@ fn a_repository_named_with_dot_dot_or_absolute_gets_no_tag() {
     assert_eq!(refs(&outside.path().join("victim")), before, "the outside repository was tagged");
 }
 
+#[test]
+fn a_repository_whose_git_directory_is_a_symlink_out_gets_no_tag() {
+    let workspace = Workspace::new();
+    workspace.config("");
+    let outside = tempfile::tempdir().unwrap();
+    git_repository(&outside.path().join("victim"));
+    let before = refs(&outside.path().join("victim"));
+    std::fs::create_dir_all(workspace.path().join("app")).unwrap();
+    symlink(outside.path().join("victim/.git"), workspace.path().join("app/.git")).unwrap();
+    workspace.write("release.rhai", "tag(#{ repo: \"app\", name: \"v1.0.0\", message: \"m\" });\n");
+    let error = failure(workspace.execute("release.rhai", Mode::Run, "local", &[], None));
+    assert!(error.contains("git directory \"app/.git\" leads outside the scripts root"), "{error}");
+    assert_eq!(refs(&outside.path().join("victim")), before, "the outside repository was tagged");
+}
+
+#[test]
+fn a_file_url_chart_is_not_a_way_out() {
+    let setup = helm_setup();
+    let chart = format!("file://{}", setup.outside.path().join("chart").display());
+    let error = failure(setup.upgrade(&format!("chart: \"{chart}\"")));
+    assert!(error.contains(&format!("chart \"{chart}\"")), "{error}");
+    setup.assert_outside_never_reached_helm();
+}
+
 /// A test file that runs `script` (`OUTSIDE` stands for the outside directory's path,
 /// `OUTNAME` for its name); the file outside holds a marker that would show in the
 /// output if it were read as a script (its syntax error quotes it).
@@ -344,6 +368,19 @@ fn a_restore_never_extracts_where_a_tampered_record_points() {
     assert!(error.contains("records its target as"), "{error}");
     assert_eq!(std::fs::read_to_string(outside.path().join("precious.txt")).unwrap(), "mine\n");
     assert!(!outside.path().join("a.txt").exists(), "the archive was extracted outside");
+}
+
+#[test]
+fn a_files_backup_cannot_archive_a_directory_behind_a_symlink_out() {
+    let workspace = backup_workspace();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("id_rsa"), "PRIVATE KEY\n").unwrap();
+    symlink(outside.path(), workspace.path().join("home")).unwrap();
+    workspace.write("steal.rhai", "backup(#{ files: \"home\" });\n");
+    let error = failure(workspace.execute("steal.rhai", Mode::Run, "local", &[], None));
+    assert!(error.contains("files \"home\" leads outside the scripts root"), "{error}");
+    assert!(error.contains("[backups.paths]"), "{error}");
+    assert!(!workspace.path().join(".shipctl/backups").exists(), "an archive was written");
 }
 
 fn mkfifo(path: &Path) {

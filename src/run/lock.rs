@@ -397,10 +397,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lease_names_are_dns_subdomains() {
-        assert_eq!(lease_name("cdc", "production"), "shipctl-release.cdc.production");
+    fn lock_file_names_are_encoded() {
         assert_eq!(lock_file_name("cdc", "production"), "cdc.production.lock");
         assert_eq!(lock_file_name("cdc", "../../x"), "cdc.%2E%2E%2F%2E%2E%2Fx.lock");
+        assert_ne!(lock_file_name("a.b", "c"), lock_file_name("a", "b.c"), "one-to-one");
+    }
+
+    #[test]
+    fn lease_names_are_dns_subdomains() {
+        assert_eq!(lease_name("cdc", "production"), "shipctl-release.cdc.production");
         assert_eq!(lease_name("My_App", "eu prod"), "shipctl-release.my-app.eu-prod");
     }
 

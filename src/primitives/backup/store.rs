@@ -272,7 +272,7 @@ impl Store {
 
     /// The backup with this id, if this store has it.
     pub fn find(&self, id: &str) -> Result<Option<BackupRecord>, StoreError> {
-        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        if !is_plain_file_name(id) {
             return Ok(None);
         }
         let path = self.record_path(id);
@@ -456,6 +456,25 @@ mod tests {
             verified: true,
             run_id: "r".into(),
         }
+    }
+
+    #[test]
+    fn records_read_back_are_checked_before_their_fields_name_files() {
+        let good = record("b1", "2026-01-01T00:00:00.000Z");
+        assert!(check_record(&good, "b1").is_ok());
+        let mut foreign = good.clone();
+        foreign.file = "../../victim".into();
+        assert!(check_record(&foreign, "b1").unwrap_err().contains("its data file"));
+        foreign.file = "b2.tar.gz".into();
+        assert!(check_record(&foreign, "b1").is_err(), "another backup's data file");
+        foreign.file = "b1.dump".into();
+        assert!(check_record(&foreign, "b1").is_err(), "an extension of another kind");
+        let mut renamed = good.clone();
+        renamed.id = "b2".into();
+        assert!(check_record(&renamed, "b1").unwrap_err().contains("is not its file name"));
+        let mut bad_sha = good;
+        bad_sha.sha256 = "G".repeat(64);
+        assert!(check_record(&bad_sha, "b1").unwrap_err().contains("sha256"));
     }
 
     #[test]

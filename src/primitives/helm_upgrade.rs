@@ -118,11 +118,11 @@ fn names_local_chart(chart: &str, root: &Path) -> bool {
         || std::fs::symlink_metadata(root.join(path)).is_ok()
 }
 
-/// The chart as helm is handed it: a local chart resolved inside the scripts root (its
-/// absolute path, symlinks followed), a repository or registry reference as written.
-fn chart_location(chart: &str, root: &Path) -> Result<String, EffectError> {
+/// A local chart resolved inside the scripts root; `None` for a repository or registry
+/// reference.
+fn local_chart(chart: &str, root: &Path) -> Result<Option<ConfinedPath>, EffectError> {
     if !names_local_chart(chart, root) {
-        return Ok(chart.to_string());
+        return Ok(None);
     }
     let path = ConfinedPath::with_help(
         root,
@@ -130,7 +130,41 @@ fn chart_location(chart: &str, root: &Path) -> Result<String, EffectError> {
         chart,
         "use a chart directory or .tgz inside the scripts root (relative to it), or a repo/chart or oci:// reference",
     )?;
-    Ok(path.path().display().to_string())
+    Ok(Some(path))
+}
+
+/// The chart as helm is handed it: a local chart's resolved absolute path (symlinks
+/// followed, inside the scripts root), a repository or registry reference as written.
+fn chart_location(chart: &str, root: &Path) -> Result<String, EffectError> {
+    Ok(match local_chart(chart, root)? {
+        Some(path) => path.path().display().to_string(),
+        None => chart.to_string(),
+    })
+}
+
+/// A protected environment deploys only what is committed: the local chart (every
+/// file in it, git-ignored ones included) and the values files.
+fn refuse_uncommitted(params: &HelmUpgradeParams, context: &EffectContext) -> Result<(), EffectError> {
+    if !context.environment.protected {
+        return Ok(());
+    }
+    let root = context.root();
+    let mut paths: Vec<std::path::PathBuf> = local_chart(&params.chart, root)?.iter().map(ConfinedPath::path).collect();
+    paths.extend(values_files(&params.values_files, root)?.iter().map(ConfinedPath::path));
+    let files = crate::run::provenance::uncommitted_paths(root, &paths);
+    if files.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
+    Err(EffectError::new(format!(
+        "environment \"{}\" is protected and helm_upgrade would deploy files that are not committed: {}{}",
+        context.environment_name,
+        shown.join(", "),
+        if files.len() > shown.len() { ", ..." } else { "" }
+    ))
+    .with_help(
+        "commit the chart and values files (a git-ignored file must be un-ignored and committed), then run again",
+    ))
 }
 
 /// The values files, each resolved inside the scripts root and a regular file.
@@ -228,6 +262,7 @@ impl Primitive for HelmUpgrade {
     }
 
     fn live(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
+        refuse_uncommitted(params, context)?;
         let helm = Helm::new(context);
         let namespace = namespace(params.namespace.as_deref(), context)?;
         let current = helm.status(context, &params.release, &namespace)?;

@@ -3,7 +3,7 @@
 //! through the gate, run compensations after a failure, write the footer, report.
 
 mod lock;
-mod provenance;
+pub(crate) mod provenance;
 mod recorded;
 mod reporter;
 

@@ -73,6 +73,54 @@ pub fn uncommitted_files(root: &Path, files: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
+/// Like [`uncommitted_files`] for paths a protected run hands to a program (a chart
+/// directory, a values file): a directory is checked file by file, ignored and
+/// untracked files included.
+pub fn uncommitted_paths(root: &Path, paths: &[PathBuf]) -> Vec<String> {
+    let Ok(repository) = git2::Repository::discover(root) else {
+        return paths.iter().map(|path| format!("{} (not in a git repository)", path.display())).collect();
+    };
+    let Some(workdir) = repository.workdir().and_then(|dir| dir.canonicalize().ok()) else {
+        return paths.iter().map(|path| format!("{} (the repository has no work tree)", path.display())).collect();
+    };
+    let mut found = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            found.extend(
+                uncommitted_reason(&repository, &workdir, path).map(|why| format!("{} ({why})", path.display())),
+            );
+            continue;
+        }
+        let Some(relative) =
+            path.canonicalize().ok().and_then(|real| real.strip_prefix(&workdir).ok().map(Path::to_path_buf))
+        else {
+            found.push(format!("{} (outside the git repository)", path.display()));
+            continue;
+        };
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(true)
+            .recurse_ignored_dirs(true)
+            .pathspec(relative.to_string_lossy().as_ref());
+        let Ok(statuses) = repository.statuses(Some(&mut options)) else {
+            found.push(format!("{} (git cannot tell its status)", path.display()));
+            continue;
+        };
+        for entry in statuses.iter().filter(|entry| entry.status() != git2::Status::CURRENT) {
+            let file = workdir.join(entry.path().unwrap_or_default());
+            let why = if entry.status().contains(git2::Status::IGNORED) {
+                "ignored by git"
+            } else {
+                "not committed as it is"
+            };
+            found.push(format!("{} ({why})", file.display()));
+        }
+    }
+    found
+}
+
 /// Why `file` is not committed as it is, or `None` when it is.
 fn uncommitted_reason(repository: &git2::Repository, workdir: &Path, file: &Path) -> Option<&'static str> {
     let Ok(real) = file.canonicalize() else {

@@ -141,6 +141,47 @@ fn a_plan_with_refresh_does_not_hand_helm_an_outside_chart_either() {
     setup.assert_outside_never_reached_helm();
 }
 
+/// A committed root deploying to a protected environment with the fake helm; `ignored/`
+/// and `*.tgz` under charts are git-ignored.
+fn protected_helm_setup() -> HelmSetup {
+    let setup = helm_setup();
+    setup.workspace.config(&format!(
+        "[helm]\nbin = \"{}\"\n\n[environments.production]\nprotected = true\nnamespace = \"web\"\n",
+        setup.helm.path.display()
+    ));
+    setup.workspace.write(".gitignore", "/.shipctl\n/ignored/\ncharts/*/charts/\n");
+    commit_all(setup.workspace.path(), "charts");
+    setup
+}
+
+fn deploy(setup: &HelmSetup, chart: &str) -> Result<RunReport, Error> {
+    setup.workspace.write("deploy.rhai", &format!("helm_upgrade(#{{ release: \"web\", chart: \"{chart}\" }});\n"));
+    commit_all(setup.workspace.path(), "deploy");
+    run_in(&setup.workspace, "deploy.rhai", "production")
+}
+
+#[test]
+fn a_protected_environment_does_not_deploy_a_chart_git_ignores() {
+    let setup = protected_helm_setup();
+    setup.workspace.write("ignored/chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 9.9.9\n");
+    let error = failure(deploy(&setup, "ignored/chart"));
+    assert!(error.contains("would deploy files that are not committed"), "{error}");
+    assert!(error.contains("ignored/chart/Chart.yaml (ignored by git)"), "{error}");
+    assert!(!setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade ran");
+
+    // A committed chart with one git-ignored file inside (a dependency) is refused too.
+    setup.workspace.write("charts/web/charts/dep.tgz", "not reviewed");
+    let error = failure(deploy(&setup, "charts/web"));
+    assert!(error.contains("charts/web/charts/dep.tgz (ignored by git)"), "{error}");
+    assert!(!setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade ran");
+
+    // Committed as it is, it deploys.
+    std::fs::remove_dir_all(setup.workspace.path().join("charts/web/charts")).unwrap();
+    let report = deploy(&setup, "charts/web").unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert!(setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade did not run");
+}
+
 #[test]
 fn a_repository_behind_a_symlink_out_of_the_root_gets_no_tag() {
     let workspace = Workspace::new();

@@ -186,6 +186,8 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         used.extend(files.map(|module| project.root.join(module)));
         used.extend(project.config_path.clone());
         refuse_uncommitted(&request.environment, &project.root, &used)?;
+        let modules = preflight.modules.iter().map(|(name, ast)| (name.as_str(), ast));
+        refuse_computed_imports(&request.environment, std::iter::once((script.as_str(), &main)).chain(modules))?;
     }
 
     let run_id = new_run_id();
@@ -470,6 +472,30 @@ fn refuse_uncommitted(environment: &str, root: &Path, used: &[PathBuf]) -> Resul
                 .to_string(),
         ),
     })
+}
+
+/// A protected run imports modules only by literal paths, so every module it uses was
+/// checked with git before it starts.
+fn refuse_computed_imports<'a>(
+    environment: &str,
+    scripts: impl Iterator<Item = (&'a str, &'a rhai::AST)>,
+) -> Result<(), Error> {
+    for (name, ast) in scripts {
+        if let Some(position) = provenance::computed_imports(ast).first() {
+            let line = position.line().unwrap_or(0);
+            let column = position.position().unwrap_or(0);
+            return Err(Error::Policy {
+                message: format!(
+                    "{name}:{line}:{column}: environment \"{environment}\" is protected and this import's path is computed while the script runs, so the module cannot be checked for being committed"
+                ),
+                help: Some(
+                    "import modules in protected environments by a literal path: import \"lib/helpers\" as helpers;"
+                        .to_string(),
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A protected environment runs only committed scripts.

@@ -54,6 +54,22 @@ pub fn repo_state(root: &Path, exclude: &Path) -> Option<RepoState> {
     Some(RepoState { commit, dirty })
 }
 
+/// Where `ast` imports a module by a computed path (`import name as m;` with `name` a
+/// variable): such a module is found only while the script runs, so it cannot be
+/// checked for being committed before the run starts.
+pub fn computed_imports(ast: &rhai::AST) -> Vec<rhai::Position> {
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(import, position))) = path.last()
+            && !matches!(import.0, rhai::Expr::StringConstant(..))
+        {
+            found.push(*position);
+        }
+        true
+    });
+    found
+}
+
 /// Of `files` (the script, its modules, shipctl.toml: every file a run reads), those
 /// that are not committed exactly as they are, each with why, asked of git's own status
 /// with ignored files included: a file in a git-ignored directory is not committed, and

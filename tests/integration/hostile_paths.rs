@@ -534,3 +534,17 @@ fn a_module_in_a_git_ignored_directory_is_not_committed() {
     let report = run_in(&workspace, "scripts/web/release.rhai", "production").unwrap();
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
 }
+
+#[test]
+fn a_protected_run_cannot_import_a_module_by_a_computed_path() {
+    let workspace = protected_workspace("production");
+    workspace.write(
+        "scripts/web/release.rhai",
+        "let where = \"../../ignored/\" + \"helpers\";\nimport where as helpers;\ninfo(\"hello\");\n",
+    );
+    commit_all(workspace.path(), "computed import");
+    workspace.write("ignored/helpers.rhai", "info(\"not reviewed\");\n");
+    let error = failure(run_in(&workspace, "scripts/web/release.rhai", "production"));
+    assert!(error.contains("scripts/web/release.rhai:2:1"), "{error}");
+    assert!(error.contains("import's path is computed while the script runs"), "{error}");
+}

@@ -26,7 +26,10 @@ struct Listed {
 }
 
 fn state(store: &Store, record: &BackupRecord, verify: bool) -> &'static str {
-    let path = store.data_path(record);
+    // Only a regular file counts: a FIFO put in its place must not hang the listing.
+    let Ok(path) = store.data_file(record) else {
+        return "missing";
+    };
     let Ok(metadata) = std::fs::metadata(&path) else {
         return "missing";
     };

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 pub use secrets::{Redactor, SecretStore};
 
+use crate::base::confined::ConfiguredPath;
 use crate::error::did_you_mean;
 
 /// The config file's name.
@@ -413,14 +414,11 @@ impl Project {
         self.root.join(&self.config.journal.dir)
     }
 
-    /// The backup store of `environment`: its `backup_dir`, else `[backups] dir`.
-    pub fn backup_dir(&self, environment: &Environment) -> PathBuf {
-        self.resolve(environment.backup_dir.as_deref().unwrap_or(&self.config.backups.dir))
-    }
-
-    /// A path from config, resolved against the scripts root.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
-        self.root.join(path)
+    /// The backup store of `environment`: its `backup_dir`, else `[backups] dir`. Named
+    /// by shipctl.toml, so it may lie outside the scripts root.
+    pub fn backup_dir(&self, environment: &Environment) -> ConfiguredPath {
+        let dir = environment.backup_dir.as_deref().unwrap_or(&self.config.backups.dir);
+        ConfiguredPath::from_config(&self.root, dir)
     }
 }
 

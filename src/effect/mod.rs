@@ -84,3 +84,11 @@ impl From<String> for EffectError {
         EffectError::new(message)
     }
 }
+
+/// A path a script named was refused (outside the scripts root, ...): the run's error
+/// names the value and what to do.
+impl From<crate::base::confined::PathError> for EffectError {
+    fn from(error: crate::base::confined::PathError) -> Self {
+        EffectError::new(error.to_string()).with_help(error.help)
+    }
+}

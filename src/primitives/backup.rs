@@ -7,12 +7,13 @@ pub mod archive;
 pub mod postgres;
 pub mod store;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::effect::{EffectContext, EffectError, Primitive};
 use crate::error::did_you_mean;
 
@@ -143,38 +144,59 @@ fn dump_format(params: &BackupParams) -> Result<(&'static str, &'static str), Ef
     }
 }
 
-/// The directory a `files` argument names: a `[backups.paths]` entry, else a
-/// directory under the scripts root (no `..`, no absolute path, no symlink out).
+/// The directory a `files` argument names: a `[backups.paths]` entry (shipctl.toml
+/// names it on purpose, anywhere), else a directory under the scripts root resolved
+/// through [`ConfinedPath`] (no `..` out, no absolute path, no symlink out).
 fn files_dir(name: &str, context: &EffectContext) -> Result<PathBuf, EffectError> {
-    let paths = &context.project.config.backups.paths;
-    let path = match paths.get(name) {
-        Some(path) => context.project.resolve(path),
-        None => {
-            let relative = Path::new(name);
-            if relative.is_absolute() || relative.components().any(|part| matches!(part, Component::ParentDir)) {
-                let error = EffectError::new(format!("files \"{name}\" is outside the scripts root"));
-                return Err(match did_you_mean(name, paths.keys().map(String::as_str)) {
-                    Some(close) => error.with_help(format!("did you mean \"{close}\"?")),
-                    None => {
-                        error.with_help("name directories outside the scripts root in [backups.paths] in shipctl.toml")
-                    }
-                });
-            }
-            let path = context.project.resolve(relative);
-            let root = context.root().canonicalize().unwrap_or_else(|_| context.root().clone());
-            if let Ok(real) = path.canonicalize()
-                && !real.starts_with(&root)
-            {
-                return Err(EffectError::new(format!("files \"{name}\" leads outside the scripts root (a symlink)"))
-                    .with_help("name directories outside the scripts root in [backups.paths] in shipctl.toml"));
-            }
-            path
-        }
+    let path = match context.project.config.backups.paths.get(name) {
+        Some(path) => ConfiguredPath::from_config(&context.project.root, path).into_path(),
+        None => ConfinedPath::with_help(context.root(), "files", name, &outside_help(name, context))?.path(),
     };
     if !path.is_dir() {
         return Err(EffectError::new(format!("files \"{name}\": {} is not a directory", path.display())));
     }
     Ok(path.canonicalize().unwrap_or(path))
+}
+
+fn outside_help(name: &str, context: &EffectContext) -> String {
+    let paths = &context.project.config.backups.paths;
+    match did_you_mean(name, paths.keys().map(String::as_str)) {
+        Some(close) => format!("did you mean \"{close}\"?"),
+        None => "name directories outside the scripts root in [backups.paths] in shipctl.toml".to_string(),
+    }
+}
+
+/// Where a files backup of `source` is restored to, from config and the scripts root as
+/// they are now, never from the record alone (records on disk are untrusted): a
+/// `[backups.paths]` entry, else a directory inside the scripts root (which may be gone,
+/// then its parent must be inside). The record's target must agree.
+fn restore_target(record: &BackupRecord, context: &EffectContext) -> Result<PathBuf, EffectError> {
+    let source = record.source.as_str();
+    let target = match context.project.config.backups.paths.get(source) {
+        Some(path) => ConfiguredPath::from_config(&context.project.root, path).into_path(),
+        None => match ConfinedPath::with_help(context.root(), "files", source, &outside_help(source, context)) {
+            Ok(path) => path.path(),
+            Err(error) if error.reason.starts_with("does not exist") => {
+                ConfinedPath::new_file(context.root(), "files", source)?.path()
+            }
+            Err(error) => return Err(error.into()),
+        },
+    };
+    let canonical = target.canonicalize().unwrap_or_else(|_| target.clone());
+    let recorded = Path::new(&record.target);
+    let recorded = recorded.canonicalize().unwrap_or_else(|_| recorded.to_path_buf());
+    if canonical != recorded {
+        return Err(EffectError::new(format!(
+            "backup {} records its target as {}, but its source \"{source}\" is {} now; refusing to restore",
+            record.id,
+            record.target,
+            canonical.display()
+        ))
+        .with_help(
+            "a record's target is not trusted on its own: restore a backup whose source still names that directory",
+        ));
+    }
+    Ok(target)
 }
 
 /// Fails unless `database` names a `[databases.*]` entry or is a postgres URL without
@@ -199,15 +221,15 @@ fn store_for(context: &EffectContext) -> Store {
 /// Every backup store of the project: the environment's first, then `[backups] dir`,
 /// then the other environments' `backup_dir`s.
 pub fn all_stores(project: &crate::config::Project, first: Option<&crate::config::Environment>) -> Vec<Store> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut dirs: Vec<ConfiguredPath> = Vec::new();
     if let Some(environment) = first {
         dirs.push(project.backup_dir(environment));
     }
-    dirs.push(project.resolve(&project.config.backups.dir));
+    dirs.push(ConfiguredPath::from_config(&project.root, &project.config.backups.dir));
     for environment in project.config.environments.values() {
         dirs.push(project.backup_dir(environment));
     }
-    let mut unique: Vec<PathBuf> = Vec::new();
+    let mut unique: Vec<ConfiguredPath> = Vec::new();
     for dir in dirs {
         if !unique.contains(&dir) {
             unique.push(dir);
@@ -445,15 +467,7 @@ fn check_integrity(store: &Store, record: &BackupRecord, reference: &BackupRef) 
             record.id, record.sha256
         )));
     }
-    let path = store.data_path(record);
-    if !path.exists() {
-        return Err(EffectError::new(format!(
-            "the data of backup {} is gone: {} does not exist",
-            record.id,
-            path.display()
-        ))
-        .with_help("restore another backup; `shipctl backups` shows their state"));
-    }
+    let path = store.data_file(record)?;
     let (sha256, bytes) = hash_file(&path)?;
     if sha256 != record.sha256 || bytes != record.bytes {
         return Err(EffectError::new(format!(
@@ -471,8 +485,8 @@ fn check_integrity(store: &Store, record: &BackupRecord, reference: &BackupRef) 
 
 /// Replace `target` with the archive's contents: extract beside it, then swap, so a
 /// failed extraction leaves the directory as it was.
-fn restore_files(store: &Store, record: &BackupRecord) -> Result<PathBuf, EffectError> {
-    let target = PathBuf::from(&record.target);
+fn restore_files(store: &Store, record: &BackupRecord, context: &EffectContext) -> Result<PathBuf, EffectError> {
+    let target = restore_target(record, context)?;
     let parent =
         target.parent().ok_or_else(|| EffectError::new(format!("cannot restore into {}", target.display())))?;
     let name = target.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
@@ -551,7 +565,7 @@ impl Primitive for Restore {
                     return Err(EffectError::new(format!("backup {id} is of files; postgres does not apply")));
                 }
                 context.progress(&format!("extracting into {}", record.target));
-                restore_files(&store, &record)?.display().to_string()
+                restore_files(&store, &record, context)?.display().to_string()
             }
         };
         Ok(RestoreOutput {

@@ -1,10 +1,11 @@
 //! `tag`: annotated git tags with git2, pushed over any transport git2 was built with
 //! (`file://` and local paths here).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::effect::{EffectContext, EffectError, Primitive};
 use crate::error::did_you_mean;
 
@@ -40,32 +41,58 @@ struct RepoTarget {
     semver: bool,
 }
 
+/// A `[repos.*]` entry is where shipctl.toml says, anywhere; any other `repo` is a
+/// directory inside the scripts root, resolved through [`ConfinedPath`] (no `..` out, no
+/// absolute path, no symlink out), so the tag lands only where the root allows.
 fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, EffectError> {
     let config = &context.project.config;
     if let Some(declared) = config.repos.get(repo) {
-        return Ok(RepoTarget { path: context.project.resolve(&declared.path), semver: declared.semver });
+        let path = ConfiguredPath::from_config(&context.project.root, &declared.path).into_path();
+        return Ok(RepoTarget { path, semver: declared.semver });
     }
-    let path = Path::new(repo);
-    let inside = !path.is_absolute() && !path.components().any(|component| matches!(component, Component::ParentDir));
     let names: Vec<&str> = config.repos.keys().map(String::as_str).collect();
-    if !inside {
-        return Err(EffectError::new(format!("repo \"{repo}\" is outside the scripts root")).with_help(
-            "declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name",
-        ));
+    let declare = "declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name";
+    match ConfinedPath::with_help(context.root(), "repo", repo, declare) {
+        Ok(path) if path.is_dir() => {
+            check_git_dir(context, repo, &path)?;
+            Ok(RepoTarget { path: path.path(), semver: false })
+        }
+        Ok(path) => Err(EffectError::new(format!("repo \"{repo}\" ({path}) is not a directory"))
+            .with_help("name a git repository's directory, or a [repos.<name>] entry")),
+        Err(error) if error.reason.starts_with("does not exist") => {
+            let mut error = EffectError::new(format!(
+                "repo \"{repo}\" is neither a [repos.*] entry nor a directory under the scripts root"
+            ));
+            error.help = Some(match did_you_mean(repo, names.iter().copied()) {
+                Some(close) => format!("did you mean \"{close}\"?"),
+                None if names.is_empty() => {
+                    "declare it as [repos.<name>] with path = \"...\" in shipctl.toml".to_string()
+                }
+                None => format!("declared repos: {}", names.join(", ")),
+            });
+            Err(error)
+        }
+        Err(error) => Err(error.into()),
     }
-    let resolved = context.project.resolve(path);
-    if !resolved.exists() {
-        let mut error = EffectError::new(format!(
-            "repo \"{repo}\" is neither a [repos.*] entry nor a directory under the scripts root"
-        ));
-        error.help = Some(match did_you_mean(repo, names.iter().copied()) {
-            Some(close) => format!("did you mean \"{close}\"?"),
-            None if names.is_empty() => "declare it as [repos.<name>] with path = \"...\" in shipctl.toml".to_string(),
-            None => format!("declared repos: {}", names.join(", ")),
-        });
-        return Err(error);
+}
+
+/// The repository's `.git`, when it is a symlink, must stay inside the root too: the
+/// tag is written where `.git` leads. (A `.git` file, as in a linked worktree, names a
+/// git directory on purpose and is left to git.)
+fn check_git_dir(context: &EffectContext, repo: &str, path: &ConfinedPath) -> Result<(), EffectError> {
+    let git = path.path().join(".git");
+    let is_symlink = std::fs::symlink_metadata(&git).is_ok_and(|metadata| metadata.file_type().is_symlink());
+    if !is_symlink {
+        return Ok(());
     }
-    Ok(RepoTarget { path: resolved, semver: false })
+    let relative = path.relative().join(".git").to_string_lossy().into_owned();
+    ConfinedPath::with_help(
+        context.root(),
+        &format!("repo \"{repo}\"'s git directory"),
+        &relative,
+        "declare repositories outside the scripts root as [repos.<name>] in shipctl.toml and use the name",
+    )?;
+    Ok(())
 }
 
 /// `X.Y.Z` with numeric parts without leading zeros, optionally `-pre.release`.

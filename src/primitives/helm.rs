@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::base::confined::ConfiguredPath;
 use crate::effect::{EffectContext, EffectError};
 
 /// A release as `helm status -o json` and `helm upgrade -o json` print it.
@@ -99,14 +100,16 @@ pub fn go_duration(duration: Duration) -> String {
 impl Helm {
     pub fn new(context: &EffectContext) -> Helm {
         let program = match &context.project.config.helm.bin {
-            Some(bin) if bin.components().count() > 1 || bin.is_absolute() => context.project.resolve(bin),
+            Some(bin) if bin.components().count() > 1 || bin.is_absolute() => {
+                ConfiguredPath::from_config(&context.project.root, bin).into_path()
+            }
             Some(bin) => bin.clone(),
             None => PathBuf::from("helm"),
         };
         let mut globals = Vec::new();
         if let Some(kubeconfig) = context.environment.kubeconfig() {
             globals.push("--kubeconfig".to_string());
-            globals.push(context.project.resolve(Path::new(kubeconfig)).display().to_string());
+            globals.push(ConfiguredPath::from_config(&context.project.root, Path::new(kubeconfig)).to_string());
         }
         if let Some(kube_context) = context.environment.kube_context() {
             globals.push("--kube-context".to_string());

@@ -2,7 +2,7 @@
 //! revision it replaced, so a compensation can roll back to it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Component, Path};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::helm::{ChartMetadata, Helm, Release, go_duration, manifest_diff, parse_json};
 use super::kube::namespace;
+use crate::base::confined::ConfinedPath;
 use crate::effect::{EffectContext, EffectError, Primitive};
 
 /// The helm_upgrade primitive.
@@ -98,13 +99,104 @@ fn chart_name(reference: &str) -> String {
     }
 }
 
+/// Does `chart` name something on disk (rather than `repo/chart` or a URL)? helm looks
+/// for a local chart first, relative to its working directory (the scripts root), so
+/// anything path-like, packaged, or present there is a path and must be confined.
+fn names_local_chart(chart: &str, root: &Path) -> bool {
+    // `file://` is a path in URL clothing; other schemes (oci, https) are remote.
+    if chart.starts_with("file:") {
+        return true;
+    }
+    if chart.contains("://") {
+        return false;
+    }
+    let path = Path::new(chart);
+    path.is_absolute()
+        || chart.starts_with('.')
+        || chart.ends_with(".tgz")
+        || path.components().any(|component| matches!(component, Component::ParentDir))
+        || std::fs::symlink_metadata(root.join(path)).is_ok()
+}
+
+/// A local chart resolved inside the scripts root; `None` for a repository or registry
+/// reference.
+fn local_chart(chart: &str, root: &Path) -> Result<Option<ConfinedPath>, EffectError> {
+    if !names_local_chart(chart, root) {
+        return Ok(None);
+    }
+    let path = ConfinedPath::with_help(
+        root,
+        "chart",
+        chart,
+        "use a chart directory or .tgz inside the scripts root (relative to it), or a repo/chart or oci:// reference",
+    )?;
+    Ok(Some(path))
+}
+
+/// The chart as helm is handed it: a local chart's resolved absolute path (symlinks
+/// followed, inside the scripts root), a repository or registry reference as written.
+fn chart_location(chart: &str, root: &Path) -> Result<String, EffectError> {
+    Ok(match local_chart(chart, root)? {
+        Some(path) => path.path().display().to_string(),
+        None => chart.to_string(),
+    })
+}
+
+/// A protected environment deploys only what is committed: the local chart (every
+/// file in it, git-ignored ones included) and the values files.
+fn refuse_uncommitted(params: &HelmUpgradeParams, context: &EffectContext) -> Result<(), EffectError> {
+    if !context.environment.protected {
+        return Ok(());
+    }
+    let root = context.root();
+    let mut paths: Vec<std::path::PathBuf> = local_chart(&params.chart, root)?.iter().map(ConfinedPath::path).collect();
+    paths.extend(values_files(&params.values_files, root)?.iter().map(ConfinedPath::path));
+    let files = crate::run::provenance::uncommitted_paths(root, &paths);
+    if files.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
+    Err(EffectError::new(format!(
+        "environment \"{}\" is protected and helm_upgrade would deploy files that are not committed: {}{}",
+        context.environment_name,
+        shown.join(", "),
+        if files.len() > shown.len() { ", ..." } else { "" }
+    ))
+    .with_help(
+        "commit the chart and values files (a git-ignored file must be un-ignored and committed), then run again",
+    ))
+}
+
+/// The values files, each resolved inside the scripts root and a regular file.
+fn values_files(files: &[String], root: &Path) -> Result<Vec<ConfinedPath>, EffectError> {
+    let mut resolved = Vec::new();
+    for file in files {
+        let path = ConfinedPath::with_help(
+            root,
+            "values file",
+            file,
+            "name a values file inside the scripts root, relative to it (or pass values inline with `values`)",
+        )?;
+        if !path.is_file() {
+            return Err(EffectError::new(format!(
+                "values file \"{file}\" is not a regular file under the scripts root {}",
+                root.display()
+            )));
+        }
+        resolved.push(path);
+    }
+    Ok(resolved)
+}
+
 impl HelmUpgradeParams {
     /// What both `helm upgrade` and `helm template` take: chart, namespace, values, version.
-    fn chart_args(&self, namespace: &str, values_file: Option<&Path>) -> Result<Vec<String>, EffectError> {
-        let mut args = vec![self.release.clone(), self.chart.clone(), "--namespace".to_string(), namespace.to_string()];
-        for file in &self.values_files {
+    /// Every path in it was resolved inside `root`.
+    fn chart_args(&self, root: &Path, namespace: &str, values_file: Option<&Path>) -> Result<Vec<String>, EffectError> {
+        let chart = chart_location(&self.chart, root)?;
+        let mut args = vec![self.release.clone(), chart, "--namespace".to_string(), namespace.to_string()];
+        for file in values_files(&self.values_files, root)? {
             args.push("--values".to_string());
-            args.push(file.clone());
+            args.push(file.path().display().to_string());
         }
         if let Some(file) = values_file {
             args.push("--values".to_string());
@@ -161,14 +253,8 @@ impl Primitive for HelmUpgrade {
             );
         }
         namespace(params.namespace.as_deref(), context)?;
-        for file in &params.values_files {
-            if !context.project.resolve(Path::new(file)).is_file() {
-                return Err(EffectError::new(format!(
-                    "values file {file} does not exist under the scripts root {}",
-                    context.root().display()
-                )));
-            }
-        }
+        chart_location(&params.chart, context.root())?;
+        values_files(&params.values_files, context.root())?;
         if let Some(key) = params.set.keys().find(|key| key.is_empty()) {
             return Err(EffectError::new(format!("set has an empty key ({key:?})")));
         }
@@ -176,6 +262,7 @@ impl Primitive for HelmUpgrade {
     }
 
     fn live(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
+        refuse_uncommitted(params, context)?;
         let helm = Helm::new(context);
         let namespace = namespace(params.namespace.as_deref(), context)?;
         let current = helm.status(context, &params.release, &namespace)?;
@@ -188,7 +275,7 @@ impl Primitive for HelmUpgrade {
         }
         let values = values_file(params)?;
         let mut args = vec!["upgrade".to_string()];
-        args.extend(params.chart_args(&namespace, values.as_ref().map(|(_, path)| path.as_path()))?);
+        args.extend(params.chart_args(context.root(), &namespace, values.as_ref().map(|(_, path)| path.as_path()))?);
         if params.install {
             args.push("--install".to_string());
         }
@@ -247,13 +334,17 @@ impl Primitive for HelmUpgrade {
         let current = helm.status(context, &params.release, &namespace)?;
         let values = values_file(params)?;
         let mut template = vec!["template".to_string()];
-        template.extend(params.chart_args(&namespace, values.as_ref().map(|(_, path)| path.as_path()))?);
+        template.extend(params.chart_args(
+            context.root(),
+            &namespace,
+            values.as_ref().map(|(_, path)| path.as_path()),
+        )?);
         template.push("--no-hooks".to_string());
         if current.is_some() {
             template.push("--is-upgrade".to_string());
         }
         let rendered = helm.run(context, &template)?;
-        let mut show = vec!["show".to_string(), "chart".to_string(), params.chart.clone()];
+        let mut show = vec!["show".to_string(), "chart".to_string(), chart_location(&params.chart, context.root())?];
         if let Some(version) = &params.version {
             show.extend(["--version".to_string(), version.clone()]);
         }

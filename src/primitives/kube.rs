@@ -24,7 +24,7 @@ pub async fn client(
     };
     let config = match environment.kubeconfig() {
         Some(path) => {
-            let path = root.join(path);
+            let path = crate::base::confined::ConfiguredPath::from_config(root, Path::new(path)).into_path();
             let kubeconfig = Kubeconfig::read_from(&path).map_err(|error| {
                 EffectError::new(format!("cannot read kubeconfig {}: {error}", path.display())).with_help(help())
             })?;

@@ -20,6 +20,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use serde::{Deserialize, Serialize};
 
+use crate::base::confined::encode_file_name;
 use crate::config::{Environment, Project};
 use crate::effect::Mode;
 use crate::error::Error;
@@ -148,19 +149,25 @@ fn locked(environment: &str, product: &str, holder: &Holder, help: String) -> Er
 
 fn file_lock(dir: &Path, environment: &str, product: &str, holder: &Holder) -> Result<ReleaseLock, Error> {
     let dir = dir.join("locks");
-    let path: PathBuf = dir.join(format!("{product}.{environment}.lock"));
+    let path: PathBuf = dir.join(lock_file_name(product, environment));
     let io = |action: &'static str| {
         let path = path.clone();
         move |source| Error::Io { action, path, source }
     };
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io { action: "cannot create", path: dir.clone(), source })?;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io("cannot open the release lock"))?;
+    // Opened below the lock directory's handle: a symlink planted under the lock's
+    // name cannot make shipctl write its holder into a file outside that directory.
+    let locks = cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority()).map_err(|source| Error::Io {
+        action: "cannot open",
+        path: dir.clone(),
+        source,
+    })?;
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    let mut file = locks
+        .open_with(lock_file_name(product, environment), &options)
+        .map_err(io("cannot open the release lock"))?
+        .into_std();
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -182,6 +189,13 @@ fn file_lock(dir: &Path, environment: &str, product: &str, holder: &Holder) -> R
     file.write_all(text.as_bytes()).map_err(io("cannot write the release lock"))?;
     file.sync_all().map_err(io("cannot write the release lock"))?;
     Ok(ReleaseLock { held: Held::File { file } })
+}
+
+/// The lock file of `product` in `environment`: both names come from outside (a
+/// script's path, `--env`), so each is percent-encoded into one plain file name
+/// (`cdc.production.lock`; `../x` cannot leave the lock directory).
+fn lock_file_name(product: &str, environment: &str) -> String {
+    format!("{}.{}.lock", encode_file_name(product), encode_file_name(environment))
 }
 
 /// A Lease name from the product and environment: a DNS subdomain.
@@ -381,6 +395,13 @@ fn lease_lock(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_file_names_are_encoded() {
+        assert_eq!(lock_file_name("cdc", "production"), "cdc.production.lock");
+        assert_eq!(lock_file_name("cdc", "../../x"), "cdc.%2E%2E%2F%2E%2E%2Fx.lock");
+        assert_ne!(lock_file_name("a.b", "c"), lock_file_name("a", "b.c"), "one-to-one");
+    }
 
     #[test]
     fn lease_names_are_dns_subdomains() {

@@ -3,7 +3,7 @@
 //! through the gate, run compensations after a failure, write the footer, report.
 
 mod lock;
-mod provenance;
+pub(crate) mod provenance;
 mod recorded;
 mod reporter;
 
@@ -180,6 +180,14 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let repo = provenance::repo_state(&project.root, &journal_dir);
     if environment.protected && request.mode == Mode::Run {
         refuse_unclean(&request.environment, &project.root, &journal_dir, repo.as_ref())?;
+        let mut used = vec![script_path.clone()];
+        // `std/...` modules are embedded in shipctl, not files.
+        let files = preflight.modules.keys().filter(|module| !module.starts_with(engine::STD_PREFIX));
+        used.extend(files.map(|module| project.root.join(module)));
+        used.extend(project.config_path.clone());
+        refuse_uncommitted(&request.environment, &project.root, &used)?;
+        let modules = preflight.modules.iter().map(|(name, ast)| (name.as_str(), ast));
+        refuse_computed_imports(&request.environment, std::iter::once((script.as_str(), &main)).chain(modules))?;
     }
 
     let run_id = new_run_id();
@@ -442,6 +450,49 @@ fn check_policy_names(project: &Project, registry: &Registry) -> Result<(), Erro
                 ),
                 help: Some(help),
             }));
+        }
+    }
+    Ok(())
+}
+
+/// A protected environment runs only what is committed: the script and every file it
+/// uses, each checked with git's own status (a git-ignored file is not committed).
+fn refuse_uncommitted(environment: &str, root: &Path, used: &[PathBuf]) -> Result<(), Error> {
+    let files = provenance::uncommitted_files(root, used);
+    if files.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Policy {
+        message: format!(
+            "environment \"{environment}\" is protected and the run uses files that are not committed: {}",
+            files.join(", ")
+        ),
+        help: Some(
+            "commit them (a git-ignored file must be un-ignored and committed), then run again; `shipctl plan` works on uncommitted scripts"
+                .to_string(),
+        ),
+    })
+}
+
+/// A protected run imports modules only by literal paths, so every module it uses was
+/// checked with git before it starts.
+fn refuse_computed_imports<'a>(
+    environment: &str,
+    scripts: impl Iterator<Item = (&'a str, &'a rhai::AST)>,
+) -> Result<(), Error> {
+    for (name, ast) in scripts {
+        if let Some(position) = provenance::computed_imports(ast).first() {
+            let line = position.line().unwrap_or(0);
+            let column = position.position().unwrap_or(0);
+            return Err(Error::Policy {
+                message: format!(
+                    "{name}:{line}:{column}: environment \"{environment}\" is protected and this import's path is computed while the script runs, so the module cannot be checked for being committed"
+                ),
+                help: Some(
+                    "import modules in protected environments by a literal path: import \"lib/helpers\" as helpers;"
+                        .to_string(),
+                ),
+            });
         }
     }
     Ok(())

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::base::confined::ConfinedPath;
+use crate::config::Project;
 use crate::effect::Mode;
 use crate::error::Error;
 use crate::journal::{Journal, Recording, RunStatus, read_journal};
@@ -21,16 +23,55 @@ fn read(path: &Path) -> Result<(Journal, Recording, Vec<String>), Error> {
     Ok((journal, recording, warnings))
 }
 
+/// The script a journal names, confined. A journal is untrusted input (anyone can
+/// write one, or edit one): the scripts root it names must hold the journal itself,
+/// the script must resolve inside that root (no `..`, no absolute path, no symlink
+/// out), and the script's own project must be that root. So a journal can only name a
+/// script of the project it was written in.
+fn journal_script(journal_path: &Path, journal: &Journal) -> Result<ConfinedPath, Error> {
+    let header = &journal.header;
+    let help = || Some("give the script to use with --script".to_string());
+    let root = Path::new(&header.root);
+    let refuse = |message: String| Error::usage(message, help());
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|error| refuse(format!("the journal's scripts root {} cannot be read: {error}", header.root)))?;
+    let journal_real = journal_path
+        .canonicalize()
+        .map_err(|error| refuse(format!("{} cannot be read: {error}", journal_path.display())))?;
+    if !journal_real.starts_with(&canonical_root) {
+        return Err(refuse(format!(
+            "{} names the scripts root {}, but does not lie inside it; a journal's script is taken only from the project the journal is in",
+            journal_path.display(),
+            header.root
+        )));
+    }
+    let script = ConfinedPath::new(&canonical_root, "the journal's script", &header.script)
+        .map_err(|error| Error::usage(format!("{}: {error}", journal_path.display()), help()))?;
+    let project = Project::discover(&script.path()).map_err(Error::Config)?;
+    let project_root = project.root.canonicalize().unwrap_or(project.root);
+    if project_root != canonical_root {
+        return Err(refuse(format!(
+            "{}: the journal's script \"{}\" belongs to the scripts root {}, not to the journal's root {}",
+            journal_path.display(),
+            header.script,
+            project_root.display(),
+            header.root
+        )));
+    }
+    Ok(script)
+}
+
 /// The recorded script, and whether it still has the recorded content.
-fn recorded_script(journal: &Journal) -> Result<(PathBuf, bool), Error> {
-    let path = Path::new(&journal.header.root).join(&journal.header.script);
-    let text = std::fs::read(&path).map_err(|error| {
+fn recorded_script(journal_path: &Path, journal: &Journal) -> Result<(PathBuf, bool), Error> {
+    let script = journal_script(journal_path, journal)?;
+    let text = script.read().map_err(|error| {
         Error::usage(
-            format!("the journal's script {} cannot be read: {error}", path.display()),
+            format!("the journal's script {script} cannot be read: {error}"),
             Some("give the script to use with --script".to_string()),
         )
     })?;
-    Ok((path, sha256_hex(&text) == journal.header.script_sha256))
+    Ok((script.path(), sha256_hex(&text) == journal.header.script_sha256))
 }
 
 fn short(digest: &str) -> &str {
@@ -57,7 +98,7 @@ pub fn replay_request(journal_path: &Path, script: Option<&Path>) -> Result<(Run
             given
         }
         None => {
-            let (path, unchanged) = recorded_script(&journal)?;
+            let (path, unchanged) = recorded_script(journal_path, &journal)?;
             if !unchanged {
                 let now = sha256_hex(&std::fs::read(&path).unwrap_or_default());
                 return Err(Error::usage(
@@ -110,7 +151,7 @@ pub fn resume_request(
             Some("start a new run".to_string()),
         ));
     }
-    let (script, unchanged) = recorded_script(&journal)?;
+    let (script, unchanged) = recorded_script(journal_path, &journal)?;
     if !unchanged && !allow_changed_script {
         return Err(Error::usage(
             format!("{} changed since run {}", header.script, header.run_id),

@@ -1,7 +1,7 @@
 //! What test files can call: `test`, `mock`, `mock_error`, `run` and assertions.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 // The stored call context is volatile API (not deprecated): it lets a test's closure run
@@ -11,6 +11,8 @@ use rhai::NativeCallContextStore;
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Map, NativeCallContext, Position};
 use serde_json::{Value, json};
 
+use crate::base::confined::{ConfinedPath, PathError};
+use crate::config::Project;
 use crate::effect::{Answer, Mock, Mode, value};
 use crate::error::{Location, did_you_mean};
 use crate::run::{RunReport, RunRequest, Silent, Source, execute_here};
@@ -297,14 +299,9 @@ fn run(host: &TestHost, context: &NativeCallContext, options: &Map) -> Result<Dy
             return Err(error(format!("unknown option \"{key}\" to run{hint}"), position));
         }
     }
-    let script = match options.get("script") {
-        Some(script) => host.directory.join(text(script)),
-        None => {
-            let file = PathBuf::from(&host.file);
-            let base = file.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
-            host.directory.join(base.strip_suffix(SUFFIX).map(|stem| format!("{stem}.rhai")).unwrap_or(base))
-        }
-    };
+    let script = script_under_test(host, options.get("script").map(text))
+        .map_err(|refused| error(format!("run: {refused}; {}", refused.help), position))?
+        .path();
     let environment = options.get("env").map(text).unwrap_or_else(|| crate::config::LOCAL_ENVIRONMENT.to_string());
     let mut request = RunRequest::new(&script, &environment, Mode::Test);
     request.journal = false;
@@ -320,6 +317,31 @@ fn run(host: &TestHost, context: &NativeCallContext, options: &Map) -> Result<Dy
     let result = result_map(&report);
     *host.last_run.borrow_mut() = Some(report);
     Ok(value::to_dynamic(&result))
+}
+
+/// The script a test runs: `script` (relative to the test file's directory), else the
+/// test file's own script (`release.test.rhai` → `release.rhai`); either way a file
+/// inside the scripts root, so a test file cannot run (and so read) any other file.
+fn script_under_test(host: &TestHost, script: Option<String>) -> Result<ConfinedPath, PathError> {
+    let value = script.unwrap_or_else(|| {
+        let file = PathBuf::from(&host.file);
+        let base = file.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
+        base.strip_suffix(SUFFIX).map(|stem| format!("{stem}.rhai")).unwrap_or(base)
+    });
+    let root =
+        Project::discover(&host.directory).map(|project| project.root).unwrap_or_else(|_| host.directory.clone());
+    let root = root.canonicalize().unwrap_or(root);
+    let base = host.directory.strip_prefix(&root).unwrap_or(Path::new(""));
+    let path = ConfinedPath::within(&root, base, "script", &value)?;
+    if !path.is_file() {
+        return Err(PathError {
+            what: "script".to_string(),
+            value,
+            reason: "is not a regular file".to_string(),
+            help: "name a .rhai script inside the scripts root, relative to the test file".to_string(),
+        });
+    }
+    Ok(path)
 }
 
 /// What a test sees of a run.

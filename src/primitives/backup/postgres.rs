@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::base::confined::ConfiguredPath;
 use crate::config::check_database_url;
 use crate::effect::{EffectContext, EffectError};
 use crate::error::did_you_mean;
@@ -102,7 +103,16 @@ pub struct Tools {
 
 impl Tools {
     pub fn new(context: &EffectContext) -> Tools {
-        Tools { bin: context.project.config.backups.pg_bin.as_ref().map(|dir| context.project.resolve(dir)) }
+        let root = &context.project.root;
+        Tools {
+            bin: context
+                .project
+                .config
+                .backups
+                .pg_bin
+                .as_ref()
+                .map(|dir| ConfiguredPath::from_config(root, dir).into_path()),
+        }
     }
 
     fn program(&self, name: &str) -> Result<PathBuf, EffectError> {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::base::confined::{ConfiguredPath, is_plain_file_name};
+
 /// The version of the record format. A newer one is refused with a clear message.
 pub const RECORD_FORMAT: u32 = 1;
 
@@ -84,16 +86,58 @@ impl From<StoreError> for crate::effect::EffectError {
     }
 }
 
-/// One backup directory.
+/// One backup directory. Its place comes from shipctl.toml (`[backups] dir`, an
+/// environment's `backup_dir`); everything inside it is found by plain file names,
+/// and the records read back are checked before any of their fields names a file.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub dir: PathBuf,
 }
 
+/// The data file extensions a record of each kind may name.
+fn extensions(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Postgres => &["dump", "tar"],
+        Kind::Files => &["tar.gz"],
+    }
+}
+
+/// A record read from disk is untrusted: its id must be the record's own file name, its
+/// data file a plain name in the store made of that id and an extension of its kind, its
+/// sha256 hex. Otherwise it could make retention delete, or restore read, any file.
+fn check_record(record: &BackupRecord, file_stem: &str) -> Result<(), String> {
+    if !is_plain_file_name(&record.id) || record.id != file_stem {
+        return Err(format!("its id {:?} is not its file name ({file_stem}.json)", record.id));
+    }
+    let plain_data = is_plain_file_name(&record.file);
+    let extension_ok = extensions(record.kind).iter().any(|extension| {
+        record.file.strip_prefix(record.id.as_str()).and_then(|rest| rest.strip_prefix('.')) == Some(*extension)
+    });
+    if !plain_data || !extension_ok {
+        return Err(format!(
+            "its data file {:?} is not {}.<{}> in the backup directory",
+            record.file,
+            record.id,
+            extensions(record.kind).join("|")
+        ));
+    }
+    if record.sha256.len() != 64 || !record.sha256.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        return Err(format!("its sha256 {:?} is not 64 lowercase hex digits", record.sha256));
+    }
+    Ok(())
+}
+
+/// Is the entry at `path` a regular file (not a symlink, FIFO, socket, device or
+/// directory)? Checked without following symlinks and before opening: a FIFO opened for
+/// reading blocks until a writer appears.
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_file())
+}
+
 impl Store {
-    /// The store in `dir` (created on the first backup).
-    pub fn new(dir: PathBuf) -> Store {
-        Store { dir }
+    /// The store in `dir`, a directory shipctl.toml names (created on the first backup).
+    pub fn new(dir: ConfiguredPath) -> Store {
+        Store { dir: dir.into_path() }
     }
 
     /// Create the directory if needed and check that files can be created in it.
@@ -119,9 +163,32 @@ impl Store {
         self.dir.join(format!("{TEMPORARY_PREFIX}{id}.{extension}"))
     }
 
-    /// The path of a data file named in a record.
+    /// The path of a data file named in a record. Records read from the store were
+    /// checked (a plain file name made of the id); one made here is built the same way.
     pub fn data_path(&self, record: &BackupRecord) -> PathBuf {
+        if !is_plain_file_name(&record.file) {
+            // Unreachable for checked records; never join anything else.
+            return self.dir.join(format!("{TEMPORARY_PREFIX}invalid"));
+        }
         self.dir.join(&record.file)
+    }
+
+    /// The data file of `record`, when it is there as a regular file.
+    pub fn data_file(&self, record: &BackupRecord) -> Result<PathBuf, StoreError> {
+        let path = self.data_path(record);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(StoreError {
+                message: format!("the data of backup {} is gone: {} does not exist", record.id, path.display()),
+                help: Some("restore another backup; `shipctl backups` shows their state".into()),
+            });
+        }
+        if !is_regular_file(&path) {
+            return Err(StoreError {
+                message: format!("the data of backup {} ({}) is not a regular file", record.id, path.display()),
+                help: Some("something replaced it (a symlink, a FIFO); restore another backup".into()),
+            });
+        }
+        Ok(path)
     }
 
     fn record_path(&self, id: &str) -> PathBuf {
@@ -132,6 +199,11 @@ impl Store {
     /// The data is synced before the rename and the record after, so a crash leaves
     /// either no record or a complete backup.
     pub fn commit(&self, temporary: &Path, record: &BackupRecord) -> Result<(), StoreError> {
+        let stem = record.id.clone();
+        check_record(record, &stem).map_err(|problem| StoreError {
+            message: format!("refusing to write backup record {}: {problem}", record.id),
+            help: None,
+        })?;
         let final_path = self.data_path(record);
         if final_path.exists() || self.record_path(&record.id).exists() {
             return Err(StoreError {
@@ -181,6 +253,13 @@ impl Store {
             if !name.ends_with(".json") || name.starts_with('.') {
                 continue;
             }
+            if !is_regular_file(&entry.path()) {
+                problems.push(format!(
+                    "{} is not a regular file (a symlink, FIFO or directory); it was skipped",
+                    entry.path().display()
+                ));
+                continue;
+            }
             match read_record(&entry.path()) {
                 Ok(record) => records.push(record),
                 Err(problem) => problems.push(problem),
@@ -193,12 +272,18 @@ impl Store {
 
     /// The backup with this id, if this store has it.
     pub fn find(&self, id: &str) -> Result<Option<BackupRecord>, StoreError> {
-        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        if !is_plain_file_name(id) {
             return Ok(None);
         }
         let path = self.record_path(id);
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
+        }
+        if !is_regular_file(&path) {
+            return Err(StoreError {
+                message: format!("the record of backup {id} ({}) is not a regular file", path.display()),
+                help: Some("remove it: shipctl writes records as plain files".into()),
+            });
         }
         read_record(&path).map(Some).map_err(|message| StoreError { message, help: None })
     }
@@ -219,6 +304,7 @@ impl Store {
         for record in same.into_iter().take(excess).filter(|record| record.id != newest.id) {
             let record_path = self.record_path(&record.id);
             std::fs::remove_file(&record_path).map_err(|error| StoreError::io("remove", &record_path, &error))?;
+            // Checked when read: a plain name in this directory, made of the record's id.
             let data = self.data_path(record);
             match std::fs::remove_file(&data) {
                 Ok(()) => {}
@@ -256,7 +342,12 @@ fn read_record(path: &Path) -> Result<BackupRecord, String> {
             path.display()
         ));
     }
-    serde_json::from_value(value).map_err(|error| format!("{} is not a backup record: {error}", path.display()))
+    let record: BackupRecord =
+        serde_json::from_value(value).map_err(|error| format!("{} is not a backup record: {error}", path.display()))?;
+    let stem = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.strip_suffix(".json"));
+    check_record(&record, stem.unwrap_or_default())
+        .map_err(|problem| format!("{} is not a valid backup record: {problem}; it was ignored", path.display()))?;
+    Ok(record)
 }
 
 /// sha256 (hex) and size of a file, read in blocks.
@@ -359,12 +450,31 @@ mod tests {
             label: String::new(),
             file: format!("{id}.tar.gz"),
             format_name: "tar.gz".into(),
-            sha256: String::new(),
+            sha256: "0".repeat(64),
             bytes: 1,
             created_at: created_at.into(),
             verified: true,
             run_id: "r".into(),
         }
+    }
+
+    #[test]
+    fn records_read_back_are_checked_before_their_fields_name_files() {
+        let good = record("b1", "2026-01-01T00:00:00.000Z");
+        assert!(check_record(&good, "b1").is_ok());
+        let mut foreign = good.clone();
+        foreign.file = "../../victim".into();
+        assert!(check_record(&foreign, "b1").unwrap_err().contains("its data file"));
+        foreign.file = "b2.tar.gz".into();
+        assert!(check_record(&foreign, "b1").is_err(), "another backup's data file");
+        foreign.file = "b1.dump".into();
+        assert!(check_record(&foreign, "b1").is_err(), "an extension of another kind");
+        let mut renamed = good.clone();
+        renamed.id = "b2".into();
+        assert!(check_record(&renamed, "b1").unwrap_err().contains("is not its file name"));
+        let mut bad_sha = good;
+        bad_sha.sha256 = "G".repeat(64);
+        assert!(check_record(&bad_sha, "b1").unwrap_err().contains("sha256"));
     }
 
     #[test]
@@ -376,7 +486,7 @@ mod tests {
     #[test]
     fn prune_keeps_the_newest_and_removes_record_then_data() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().to_path_buf());
+        let store = Store::new(ConfiguredPath::from_config(dir.path(), Path::new("")));
         let records: Vec<BackupRecord> =
             (1..=4).map(|n| record(&format!("b{n}"), &format!("2026-01-0{n}T00:00:00.000Z"))).collect();
         for record in &records {

@@ -634,7 +634,8 @@ pub fn check_database_url(url: &str) -> Result<(), String> {
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
         return Err(format!("\"{url}\" is not a postgres:// URL"));
     }
-    if parsed.password().is_some() {
+    let in_query = parsed.query_pairs().any(|(key, _)| key == "password" || key == "sslpassword");
+    if parsed.password().is_some() || in_query {
         return Err("the URL holds a password, which would be shown and journaled; put the password in a secret \
                     (password_secret) or the whole URL in one (url_secret)"
             .to_string());

@@ -313,7 +313,7 @@ name_type!(
     TagName,
     "tag name",
     tag_name,
-    "a git tag name such as \"v1.4.0\": no spaces, '..', '@{', '~', '^', ':', '?', '*', '[' or '\\\\', not beginning with '-' or '.', not ending with '.lock' or '/'"
+    "a git tag name such as \"v1.4.0\": no spaces, '..', '@{', '~', '^', ':', '?', '*', '[' or '\\', not beginning with '-' or '.', not ending with '.lock' or '/'"
 );
 
 name_type!(

@@ -448,3 +448,25 @@ fn an_image_reference_cannot_change_the_registry_path_or_host() {
     }
     assert!(server.requests().is_empty(), "the registry was asked: {:?}", server.requests());
 }
+
+#[test]
+fn check_refuses_hostile_literal_arguments_without_running_anything() {
+    let (workspace, helm) = helm_workspace("demo");
+    workspace.write(
+        "release.rhai",
+        "let v = param(\"version\");\nhelm_upgrade(#{ release: \"--kubeconfig=/etc/shadow\", chart: \"charts/web\", version: v });\ntag(#{ repo: \"app\", name: \"-f\", message: v });\nwait_healthy(#{ deployment: \"web\", timeout: -5 });\n",
+    );
+    let output = workspace.shipctl(&["check", "release.rhai"]);
+    assert_ne!(output.code, 0, "{output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(text.contains("argument \"release\" to helm_upgrade: \"--kubeconfig=/etc/shadow\" is not"), "{text}");
+    assert!(text.contains("--> release.rhai:2:17"), "{text}");
+    assert!(text.contains("argument \"name\" to tag: \"-f\" is not a valid tag name"), "{text}");
+    assert!(text.contains("--> release.rhai:3:21"), "{text}");
+    assert!(text.contains("argument \"timeout\" to wait_healthy: a duration such as 30s"), "{text}");
+    assert!(helm.calls().is_empty(), "helm ran: {:?}", helm.calls());
+
+    workspace.write("good.rhai", "helm_upgrade(#{ release: \"web\", chart: \"charts/web\", timeout: \"5m\" });\n");
+    let output = workspace.shipctl(&["check", "good.rhai"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}

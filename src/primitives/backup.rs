@@ -541,8 +541,15 @@ impl Primitive for Restore {
         check_integrity(&store, &record, &params.backup)?;
         let target = match record.kind {
             Kind::Postgres => {
-                let name = params.postgres.as_deref().unwrap_or(&record.source);
-                let database = postgres::resolve(name, context)?;
+                // A record read back from disk is untrusted: its source must be a
+                // database name like one a script may give.
+                let name = match &params.postgres {
+                    Some(name) => name.clone(),
+                    None => DatabaseName::new(record.source.clone()).map_err(|error| {
+                        EffectError::new(format!("backup {id} records a source that is not a database: {error}"))
+                    })?,
+                };
+                let database = postgres::resolve(&name, context)?;
                 context.progress(&format!("pg_restore into {}", database.display));
                 postgres::Tools::new(context).restore(&database, &store.data_path(&record), context)?;
                 database.display

@@ -163,13 +163,12 @@ impl Helm {
             None => PathBuf::from("helm"),
         };
         let mut globals = Vec::new();
+        // Each value glued to its flag, so none can be read as a flag of its own.
         if let Some(kubeconfig) = context.environment.kubeconfig() {
-            globals.push("--kubeconfig".to_string());
-            globals.push(context.project.resolve(Path::new(kubeconfig)).display().to_string());
+            globals.push(format!("--kubeconfig={}", context.project.resolve(Path::new(kubeconfig)).display()));
         }
         if let Some(kube_context) = context.environment.kube_context() {
-            globals.push("--kube-context".to_string());
-            globals.push(kube_context.to_string());
+            globals.push(format!("--kube-context={kube_context}"));
         }
         Helm { program, globals, root: context.root().clone() }
     }
@@ -428,10 +427,10 @@ metadata:
     fn positionals_go_after_the_double_dash() {
         let mut command = HelmCommand::new(["upgrade"]);
         command.positional("web").positional("charts/web").option("--namespace", "demo").flag("--install");
-        let globals = vec!["--kube-context".to_string(), "kind".to_string()];
+        let globals = vec!["--kube-context=kind".to_string()];
         assert_eq!(
             command.argv(&globals),
-            ["upgrade", "--namespace=demo", "--install", "--kube-context", "kind", "--", "web", "charts/web"]
+            ["upgrade", "--namespace=demo", "--install", "--kube-context=kind", "--", "web", "charts/web"]
         );
         assert_eq!(HelmCommand::new(["version"]).argv(&[]), ["version"]);
     }

@@ -470,3 +470,36 @@ fn check_refuses_hostile_literal_arguments_without_running_anything() {
     let output = workspace.shipctl(&["check", "good.rhai"]);
     assert_eq!(output.code, 0, "{output:?}");
 }
+
+#[test]
+fn a_scenario_test_sees_the_same_refusal_even_when_the_primitive_is_mocked() {
+    let workspace = Workspace::new();
+    workspace.config("[repos.app]\npath = \"/nonexistent/app\"\n");
+    workspace.write(
+        "scripts/release.rhai",
+        "let version = param(\"version\");\ntag(#{ repo: \"app\", name: version, message: \"m\" });\nhelm_rollback(#{ release: param(\"release\") });\n",
+    );
+    workspace.write(
+        "scripts/release.test.rhai",
+        r#"
+test("a tag named like a flag is refused although tag is mocked", || {
+    mock("tag", #{ name: "-f", commit: "0", created: true, pushed: false });
+    let r = run(#{ params: #{ version: "-f", release: "web" } });
+    assert_eq(r.status, "failed");
+    assert_eq(r.kinds, []);
+    assert(r.error.contains("argument \"name\" to tag: \"-f\" is not a valid tag name"), r.error);
+});
+test("a hostile release is refused although helm_rollback is mocked", || {
+    mock("tag", #{ name: "v1", commit: "0", created: true, pushed: false });
+    mock("helm_rollback", #{ release: "x", namespace: "x", revision: 2, rolled_back_to: 1, status: "deployed" });
+    let r = run(#{ params: #{ version: "v1", release: "--kubeconfig=/etc/shadow" } });
+    assert_eq(r.status, "failed");
+    assert_eq(r.kinds, ["tag"]);
+    assert(r.error.contains("is not a valid helm release name"), r.error);
+});
+"#,
+    );
+    let output = workspace.shipctl(&["test", "scripts"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("2 passed, 0 failed"), "{}", output.stdout);
+}

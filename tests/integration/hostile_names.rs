@@ -503,3 +503,22 @@ test("a hostile release is refused although helm_rollback is mocked", || {
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     assert!(output.stdout.contains("2 passed, 0 failed"), "{}", output.stdout);
 }
+
+#[test]
+fn the_stdlib_version_check_is_semver_itself() {
+    let workspace = Workspace::new();
+    workspace.write(
+        "release.rhai",
+        "import \"std/checks\" as checks;\nlet v = checks::require_semver(param(\"version\"));\nlog(`ok ${v}`);\n",
+    );
+    for good in ["1.4.0", "1.0.0+build", "1.4.0-rc.1+build.5"] {
+        let report = workspace.run("release.rhai", &[("version", good)]);
+        assert_eq!(report.status, RunStatus::Succeeded, "{good}: {:?}", report.error);
+    }
+    for bad in ["1.0.0-01", "01.4.0", "v1.4.0", "1.4", "-1.4.0"] {
+        let report = workspace.run("release.rhai", &[("version", bad)]);
+        assert_eq!(report.status, RunStatus::Failed, "{bad}");
+        let error = report.error.map(|error| error.to_string()).unwrap_or_default();
+        assert!(error.contains("is not a semantic version"), "{bad}: {error}");
+    }
+}

@@ -16,17 +16,31 @@ pub fn now_rfc3339() -> String {
 /// How a duration is written, for errors.
 pub const DURATION_FORM: &str = "a duration such as 30s, 5m or 1h 30m (a bare number is seconds)";
 
-/// Parse "5m", "90s", "1h 30m", "250ms". A bare number is seconds. A negative or
-/// malformed duration is refused in words.
+/// The longest duration shipctl takes: a year. Longer ones are mistakes, and far
+/// longer ones would overflow a deadline computed from now.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `duration`, unless it is longer than [`MAX_DURATION`]; `written` is how it was given.
+pub fn bounded(duration: Duration, written: &dyn std::fmt::Debug) -> Result<Duration, String> {
+    if duration > MAX_DURATION {
+        return Err(format!("{DURATION_FORM}, at most a year (8760h); got {written:?}"));
+    }
+    Ok(duration)
+}
+
+/// Parse "5m", "90s", "1h 30m", "250ms". A bare number is seconds. A negative,
+/// malformed or longer than a year duration is refused in words.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if let Ok(seconds) = trimmed.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+        return bounded(Duration::from_secs(seconds), &trimmed);
     }
     if trimmed.starts_with('-') {
         return Err(format!("{DURATION_FORM}; got {trimmed:?}, which is negative"));
     }
-    humantime::parse_duration(trimmed).map_err(|error| format!("{DURATION_FORM}; got {trimmed:?} ({error})"))
+    let duration =
+        humantime::parse_duration(trimmed).map_err(|error| format!("{DURATION_FORM}; got {trimmed:?} ({error})"))?;
+    bounded(duration, &trimmed)
 }
 
 /// "1.2s", "350ms", "2m 5s": short, for people.
@@ -61,7 +75,7 @@ pub mod serde_duration {
         }
 
         fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Duration, E> {
-            Ok(Duration::from_secs(seconds))
+            super::bounded(Duration::from_secs(seconds), &seconds).map_err(E::custom)
         }
 
         fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Duration, E> {
@@ -74,8 +88,9 @@ pub mod serde_duration {
             if seconds < 0.0 {
                 return Err(E::custom(format!("{}; got {seconds}, which is negative", super::DURATION_FORM)));
             }
-            Duration::try_from_secs_f64(seconds)
-                .map_err(|_| E::custom(format!("{}; got {seconds}", super::DURATION_FORM)))
+            let duration = Duration::try_from_secs_f64(seconds)
+                .map_err(|_| E::custom(format!("{}; got {seconds}", super::DURATION_FORM)))?;
+            super::bounded(duration, &seconds).map_err(E::custom)
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {

@@ -194,6 +194,11 @@ fn negative_and_malformed_timeouts_are_refused_in_words() {
     }
     refused_everywhere(
         &workspace,
+        "helm_rollback(#{ release: \"web\", timeout: 9223372036854775807 });\n",
+        &["argument \"timeout\" to helm_rollback", "at most a year"],
+    );
+    refused_everywhere(
+        &workspace,
         "wait_healthy(#{ deployment: \"web\", timeout: \"soon\" });\n",
         &["argument \"timeout\" to wait_healthy", "a duration such as 30s", "\"soon\""],
     );

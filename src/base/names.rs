@@ -23,6 +23,16 @@ pub struct NameError {
     pub rule: String,
 }
 
+/// At most 100 characters of a refused value: an error quotes it, and a name may be
+/// as long as a script makes it.
+fn shorten(text: &str) -> String {
+    const SHOWN: usize = 100;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// Defines a validated name type: `$check` decides, `$kind` and `$rule` explain.
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $check:expr, $rule:expr) => {
@@ -48,7 +58,7 @@ macro_rules! name_type {
                         let rule: String = $rule.to_string();
                         let rule = if why.is_empty() { rule } else { format!("{why}; {rule}") };
                         let shown: fn(&str) -> String = $shown;
-                        Err(NameError { kind: $kind, value: shown(&text), rule })
+                        Err(NameError { kind: $kind, value: shorten(&shown(&text)), rule })
                     }
                 }
             }
@@ -372,6 +382,9 @@ mod tests {
         let error = ReleaseName::new("--kubeconfig=/etc/shadow").unwrap_err().to_string();
         assert!(error.starts_with("\"--kubeconfig=/etc/shadow\" is not a valid helm release name: "), "{error}");
         assert!(error.contains("53 characters"), "{error}");
+        let long = ReleaseName::new("x".repeat(100_000)).unwrap_err();
+        assert_eq!(long.value, format!("{}...", "x".repeat(100)));
+        assert!(long.rule.starts_with("it has 100000 characters"), "{}", long.rule);
     }
 
     #[test]

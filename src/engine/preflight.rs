@@ -223,8 +223,14 @@ fn check_literal_arguments(
         let Some(primitive) = registry.get(&call.function) else {
             continue;
         };
-        let args: serde_json::Map<String, serde_json::Value> =
-            call.literals.iter().map(|(key, value, _)| (key.clone(), value.clone())).collect();
+        // Unknown keys are check_calls' to report.
+        let known = |key: &str| primitive.fields().is_none_or(|fields| fields.contains(&key));
+        let args: serde_json::Map<String, serde_json::Value> = call
+            .literals
+            .iter()
+            .filter(|(key, _, _)| known(key))
+            .map(|(key, value, _)| (key.clone(), value.clone()))
+            .collect();
         let Err(error) = primitive.parse(&serde_json::Value::Object(args)) else {
             continue;
         };

@@ -469,6 +469,12 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
                         None,
                     ));
                 }
+                // The namespace reaches helm's argv and Kubernetes API paths.
+                if key == "namespace"
+                    && let Some(Err(invalid)) = value.as_str().map(crate::base::names::Namespace::new)
+                {
+                    return Err(error(&section, Some(key), format!("[{section}] namespace: {invalid}"), None));
+                }
                 continue;
             }
             if let Some(close) = did_you_mean(key, ENVIRONMENT_KEYS.into_iter().chain(CLUSTER_KEYS)) {

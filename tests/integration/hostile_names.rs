@@ -533,3 +533,41 @@ fn the_stdlib_version_check_is_semver_itself() {
         assert!(error.contains("is not a semantic version"), "{bad}: {error}");
     }
 }
+
+#[test]
+fn a_tampered_journal_cannot_smuggle_a_hostile_name_into_replay_or_resume() {
+    let (workspace, helm) = helm_workspace("demo");
+    workspace.write(
+        "release.rhai",
+        "let r = param(\"release\");\nhelm_upgrade(#{ release: \"web\", chart: \"charts/web\" });\nif param(\"break\", \"no\") == \"yes\" {\n    fail(\"broke\");\n}\nhelm_upgrade(#{ release: r, chart: \"charts/web\" });\n",
+    );
+    let report = workspace
+        .execute("release.rhai", Mode::Run, ENVIRONMENT, &[("release", "web"), ("break", "yes")], None)
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    let journal = report.journal.clone().unwrap();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let (header, rest) = text.split_once('\n').unwrap();
+    assert!(header.contains("\"release\":\"web\""), "{header}");
+    let header = header
+        .replace("\"release\":\"web\"", "\"release\":\"--kubeconfig=/etc/shadow\"")
+        .replace("\"break\":\"yes\"", "\"break\":\"no\"");
+    std::fs::write(&journal, format!("{header}\n{rest}")).unwrap();
+    let before = helm.calls().len();
+
+    for request in [
+        shipctl::run::replay_request(&journal, None).map(|(request, _)| request),
+        shipctl::run::resume_request(&journal, false, false).map(|(request, _)| request),
+    ] {
+        // Refusing the tampered journal outright is as good as refusing the name.
+        let Ok(request) = request else { continue };
+        let outcome = shipctl::run::execute(request, Box::new(shipctl::run::Silent));
+        if let Ok(report) = outcome {
+            assert_eq!(report.status, RunStatus::Failed, "{:?}", report.effects);
+            let error = report.error.map(|error| error.to_string()).unwrap_or_default();
+            assert!(error.contains("is not a valid helm release name"), "{error}");
+        }
+    }
+    assert!(!helm.saw("--kubeconfig=/etc/shadow"), "{:?}", helm.calls());
+    assert!(helm.calls()[before..].iter().all(|call| call[0] != "upgrade"), "{:?}", helm.calls());
+}

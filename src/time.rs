@@ -13,14 +13,34 @@ pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
-/// Parse "5m", "90s", "1h 30m", "250ms". A bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+/// How a duration is written, for errors.
+pub const DURATION_FORM: &str = "a duration such as 30s, 5m or 1h 30m (a bare number is seconds)";
+
+/// The longest duration shipctl takes: a year. Longer ones are mistakes, and far
+/// longer ones would overflow a deadline computed from now.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `duration`, unless it is longer than [`MAX_DURATION`]; `written` is how it was given.
+pub fn bounded(duration: Duration, written: &dyn std::fmt::Debug) -> Result<Duration, String> {
+    if duration > MAX_DURATION {
+        return Err(format!("{DURATION_FORM}, at most a year (8760h); got {written:?}"));
     }
-    humantime::parse_duration(text)
-        .map_err(|error| format!("invalid duration {text:?} ({error}); write it like \"30s\", \"5m\" or \"1h 30m\""))
+    Ok(duration)
+}
+
+/// Parse "5m", "90s", "1h 30m", "250ms". A bare number is seconds. A negative,
+/// malformed or longer than a year duration is refused in words.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<u64>() {
+        return bounded(Duration::from_secs(seconds), &trimmed);
+    }
+    if trimmed.starts_with('-') {
+        return Err(format!("{DURATION_FORM}; got {trimmed:?}, which is negative"));
+    }
+    let duration =
+        humantime::parse_duration(trimmed).map_err(|error| format!("{DURATION_FORM}; got {trimmed:?} ({error})"))?;
+    bounded(duration, &trimmed)
 }
 
 /// "1.2s", "350ms", "2m 5s": short, for people.
@@ -38,21 +58,48 @@ pub fn format_duration(duration: Duration) -> String {
 
 /// Serde support for durations written as strings ("5m") or integers (seconds).
 pub mod serde_duration {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer, de};
+    use std::fmt;
     use std::time::Duration;
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Seconds(u64),
-        Text(String),
+    /// Reads a string ("5m") or a number of seconds; anything else, a negative number
+    /// among it, is an error that says what a duration looks like (not serde's
+    /// "data did not match any variant").
+    struct Written;
+
+    impl de::Visitor<'_> for Written {
+        type Value = Duration;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str(super::DURATION_FORM)
+        }
+
+        fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Duration, E> {
+            super::bounded(Duration::from_secs(seconds), &seconds).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Duration, E> {
+            u64::try_from(seconds)
+                .map(Duration::from_secs)
+                .map_err(|_| E::custom(format!("{}; got {seconds}, which is negative", super::DURATION_FORM)))
+        }
+
+        fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<Duration, E> {
+            if seconds < 0.0 {
+                return Err(E::custom(format!("{}; got {seconds}, which is negative", super::DURATION_FORM)));
+            }
+            let duration = Duration::try_from_secs_f64(seconds)
+                .map_err(|_| E::custom(format!("{}; got {seconds}", super::DURATION_FORM)))?;
+            super::bounded(duration, &seconds).map_err(E::custom)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+            super::parse_duration(text).map_err(E::custom)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        match Written::deserialize(deserializer)? {
-            Written::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
-            Written::Text(text) => super::parse_duration(&text).map_err(serde::de::Error::custom),
-        }
+        deserializer.deserialize_any(Written)
     }
 
     pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -90,7 +137,30 @@ mod tests {
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         let error = parse_duration("5 minutes please").unwrap_err();
-        assert!(error.contains("\"30s\""), "{error}");
+        assert!(error.contains("such as 30s"), "{error}");
+        let error = parse_duration("-5s").unwrap_err();
+        assert!(error.contains("got \"-5s\", which is negative"), "{error}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Timeout {
+        #[serde(default, with = "serde_duration::option")]
+        timeout: Option<Duration>,
+    }
+
+    #[test]
+    fn durations_in_arguments_are_refused_in_words() {
+        let read =
+            |value: serde_json::Value| serde_json::from_value::<Timeout>(serde_json::json!({ "timeout": value }));
+        assert_eq!(read(serde_json::json!("30s")).unwrap().timeout, Some(Duration::from_secs(30)));
+        assert_eq!(read(serde_json::json!(90)).unwrap().timeout, Some(Duration::from_secs(90)));
+        assert_eq!(read(serde_json::json!(null)).unwrap().timeout, None);
+        for bad in [serde_json::json!(-5), serde_json::json!("-5s"), serde_json::json!("soon"), serde_json::json!(true)]
+        {
+            let error = read(bad.clone()).unwrap_err().to_string();
+            assert!(error.contains("a duration such as 30s"), "{bad}: {error}");
+            assert!(!error.contains("did not match"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -48,8 +48,9 @@ fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Err
     })?;
     let name = project.source_name(file);
     let sources = SourceMap::default();
-    let preflight =
+    let mut preflight =
         engine::preflight::preflight(&project.config.limits, &project.root, &name, &text, &sources, Some(registry));
+    preflight.errors.append(&mut preflight.argument_errors);
     if preflight.errors.is_empty() {
         return Ok(());
     }

@@ -467,6 +467,12 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
                         None,
                     ));
                 }
+                // The namespace reaches helm's argv and Kubernetes API paths.
+                if key == "namespace"
+                    && let Some(Err(invalid)) = value.as_str().map(crate::base::names::Namespace::new)
+                {
+                    return Err(error(&section, Some(key), format!("[{section}] namespace: {invalid}"), None));
+                }
                 continue;
             }
             if let Some(close) = did_you_mean(key, ENVIRONMENT_KEYS.into_iter().chain(CLUSTER_KEYS)) {
@@ -632,7 +638,8 @@ pub fn check_database_url(url: &str) -> Result<(), String> {
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
         return Err(format!("\"{url}\" is not a postgres:// URL"));
     }
-    if parsed.password().is_some() {
+    let in_query = parsed.query_pairs().any(|(key, _)| key == "password" || key == "sslpassword");
+    if parsed.password().is_some() || in_query {
         return Err("the URL holds a password, which would be shown and journaled; put the password in a secret \
                     (password_secret) or the whole URL in one (url_secret)"
             .to_string());

@@ -22,7 +22,7 @@ pub use context::{EffectContext, Mode};
 pub use executor::{
     Call, Difference, Divergence, Executed, Executor, Halt, HaltReason, Live, Plan, Request, differences,
 };
-pub use gate::{EffectReport, Gate, GateError, GateErrorKind};
+pub use gate::{EffectReport, Gate, GateError, GateErrorKind, argument_message};
 pub use policy::check as check_policy;
 pub use primitive::{ErasedPrimitive, Primitive, Registry, unknown_argument};
 pub use replay::{Replay, Resume};

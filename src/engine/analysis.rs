@@ -17,6 +17,8 @@ pub struct ParamUse {
 pub struct LiteralCall {
     pub function: String,
     pub keys: Vec<(String, Position)>,
+    /// The keys whose value is a literal (a string, a number, a bool), with it.
+    pub literals: Vec<(String, serde_json::Value, Position)>,
     pub position: Position,
 }
 
@@ -71,7 +73,22 @@ fn record_call(analysis: &mut Analysis, call: &FnCallExpr, position: Position) {
         && let Expr::Map(map, _) = &call.args[0]
     {
         let keys = map.0.iter().map(|(ident, _)| (ident.name.to_string(), ident.pos)).collect();
-        analysis.calls.push(LiteralCall { function: name.to_string(), keys, position });
+        let literals = map
+            .0
+            .iter()
+            .filter_map(|(ident, value)| Some((ident.name.to_string(), literal(value)?, ident.pos)))
+            .collect();
+        analysis.calls.push(LiteralCall { function: name.to_string(), keys, literals, position });
+    }
+}
+
+/// The value of a constant expression, as the gate would receive it.
+fn literal(expr: &Expr) -> Option<serde_json::Value> {
+    match expr {
+        Expr::StringConstant(text, _) => Some(serde_json::Value::from(text.as_str())),
+        Expr::IntegerConstant(number, _) => Some(serde_json::Value::from(*number)),
+        Expr::BoolConstant(value, _) => Some(serde_json::Value::from(*value)),
+        _ => None,
     }
 }
 
@@ -96,6 +113,8 @@ mod tests {
         let tag = analysis.calls.iter().find(|call| call.function == "tag").unwrap();
         assert_eq!(tag.keys.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), vec!["repo", "nmae"]);
         assert_eq!(tag.keys[1].1.line(), Some(4));
+        assert_eq!(tag.literals.len(), 1, "v is not a literal");
+        assert_eq!((tag.literals[0].0.as_str(), &tag.literals[0].1), ("repo", &serde_json::json!("a")));
         assert!(analysis.calls.iter().any(|call| call.function == "notify"));
     }
 }

@@ -46,6 +46,13 @@ pub const BUILTINS: &[(&str, &str)] = &[
          let up = helm_upgrade(#{ ... });\n\
          on_failure(|| helm_rollback(#{ release: \"cdc\", revision: up.previous_revision }));",
     ),
+    (
+        "is_semver",
+        "is_semver(text) -> bool\n\n\
+         Whether `text` is a semantic version as semver.org 2.0 defines it: `1.4.0`,\n\
+         `1.4.0-rc.1`, `1.4.0+build.5` (not `v1.4.0`, `01.4.0` or `1.4.0-01`). The same rule\n\
+         `tag` applies to repositories declared with `semver = true`.",
+    ),
     ("fail", "fail(message)\n\nStops the script with an error: compensations run, the run is marked failed."),
     (
         "log",
@@ -80,6 +87,9 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
         );
     }
 
+    engine.register_fn("is_semver", |text: ImmutableString| {
+        crate::base::names::SemanticVersion::new(text.as_str()).is_ok()
+    });
     engine.register_fn("fail", |context: NativeCallContext, message: Dynamic| -> Result<(), Box<EvalAltResult>> {
         Err(Box::new(EvalAltResult::ErrorRuntime(message.to_string().into(), context.call_position())))
     });

@@ -33,6 +33,10 @@ pub struct Preflight {
     /// Every module reached by a literal import, compiled, by source name.
     pub modules: BTreeMap<String, AST>,
     pub errors: Vec<ScriptError>,
+    /// Literal arguments of primitive calls that the primitive's params refuse (a
+    /// hostile release name, a negative timeout). `check` reports them; a run refuses
+    /// them at the gate when the call is made.
+    pub argument_errors: Vec<ScriptError>,
     pub params: Vec<ParamRead>,
     /// Some script reads a param by a computed name: the list above is not complete.
     pub computed_params: bool,
@@ -121,6 +125,7 @@ pub fn preflight(
         ast.set_source(name.as_str());
         let analysis = analyze(&ast);
         check_calls(&ast, &analysis, &name, registry, &mut result.errors);
+        check_literal_arguments(&ast, &analysis, &name, registry, &mut result.argument_errors);
         result.computed_params |= analysis.computed_params;
         result.params.extend(analysis.params.iter().map(|param| ParamRead {
             name: param.name.clone(),
@@ -197,6 +202,49 @@ fn check_calls(ast: &AST, analysis: &Analysis, file: &str, registry: Option<&Reg
                 step: None,
             });
         }
+    }
+}
+
+/// Parse the literal arguments of each literal primitive call with the primitive's own
+/// params, as the gate will: a value its type refuses is an error here already. The
+/// other arguments are left out, so only errors about a literal key count.
+fn check_literal_arguments(
+    ast: &AST,
+    analysis: &Analysis,
+    file: &str,
+    registry: Option<&Registry>,
+    errors: &mut Vec<ScriptError>,
+) {
+    let Some(registry) = registry else { return };
+    for call in &analysis.calls {
+        if call.literals.is_empty() || ast.iter_functions().any(|function| function.name == call.function) {
+            continue;
+        }
+        let Some(primitive) = registry.get(&call.function) else {
+            continue;
+        };
+        // Unknown keys are check_calls' to report.
+        let known = |key: &str| primitive.fields().is_none_or(|fields| fields.contains(&key));
+        let args: serde_json::Map<String, serde_json::Value> = call
+            .literals
+            .iter()
+            .filter(|(key, _, _)| known(key))
+            .map(|(key, value, _)| (key.clone(), value.clone()))
+            .collect();
+        let Err(error) = primitive.parse(&serde_json::Value::Object(args)) else {
+            continue;
+        };
+        let Some((_, _, position)) = call.literals.iter().find(|(key, _, _)| error.path.as_deref() == Some(key)) else {
+            continue;
+        };
+        errors.push(ScriptError {
+            kind: ScriptErrorKind::Arguments,
+            message: crate::effect::argument_message(primitive.name(), &error),
+            location: Some(location(file, *position)),
+            help: Some(format!("see `shipctl docs {}`", primitive.name())),
+            trace: Vec::new(),
+            step: None,
+        });
     }
 }
 

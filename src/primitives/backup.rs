@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
+use crate::base::names::{DatabaseName, Label};
 use crate::effect::{EffectContext, EffectError, Primitive};
 use crate::error::did_you_mean;
 
@@ -32,11 +33,11 @@ pub struct Restore;
 #[serde(deny_unknown_fields)]
 pub struct BackupParams {
     #[serde(default)]
-    pub postgres: Option<String>,
+    pub postgres: Option<DatabaseName>,
     #[serde(default)]
     pub files: Option<String>,
     #[serde(default)]
-    pub label: Option<String>,
+    pub label: Option<Label>,
     #[serde(default)]
     pub format: Option<String>,
 }
@@ -98,7 +99,7 @@ impl BackupRef {
 pub struct RestoreParams {
     pub backup: BackupRef,
     #[serde(default)]
-    pub postgres: Option<String>,
+    pub postgres: Option<DatabaseName>,
 }
 
 /// Result of `restore`.
@@ -121,7 +122,7 @@ enum Source {
 
 fn source(params: &BackupParams) -> Result<Source, EffectError> {
     match (&params.postgres, &params.files) {
-        (Some(database), None) => Ok(Source::Postgres(database.clone())),
+        (Some(database), None) => Ok(Source::Postgres(database.to_string())),
         (None, Some(files)) => {
             if params.format.is_some() {
                 return Err(EffectError::new("format applies to postgres backups; files backups are tar.gz"));
@@ -317,7 +318,7 @@ impl Primitive for Backup {
         let store = store_for(context);
         store.prepare()?;
         let created = SystemTime::now();
-        let label = params.label.clone().unwrap_or_default();
+        let label = params.label.as_ref().map(ToString::to_string).unwrap_or_default();
         let (record, temporary, database) = match source(params)? {
             Source::Postgres(name) => {
                 let (format, extension) = dump_format(params)?;
@@ -427,7 +428,7 @@ impl Primitive for Backup {
             database,
             sha256: String::new(),
             bytes,
-            label: params.label.clone().unwrap_or_default(),
+            label: params.label.as_ref().map(ToString::to_string).unwrap_or_default(),
             environment: context.environment_name.clone(),
             created_at: crate::time::rfc3339(created),
             verified: false,
@@ -554,8 +555,15 @@ impl Primitive for Restore {
         check_integrity(&store, &record, &params.backup)?;
         let target = match record.kind {
             Kind::Postgres => {
-                let name = params.postgres.as_deref().unwrap_or(&record.source);
-                let database = postgres::resolve(name, context)?;
+                // A record read back from disk is untrusted: its source must be a
+                // database name like one a script may give.
+                let name = match &params.postgres {
+                    Some(name) => name.clone(),
+                    None => DatabaseName::new(record.source.clone()).map_err(|error| {
+                        EffectError::new(format!("backup {id} records a source that is not a database: {error}"))
+                    })?,
+                };
+                let database = postgres::resolve(&name, context)?;
                 context.progress(&format!("pg_restore into {}", database.display));
                 postgres::Tools::new(context).restore(&database, &store.data_path(&record), context)?;
                 database.display
@@ -593,7 +601,7 @@ impl Primitive for Restore {
             _ => "postgres",
         };
         let target = match (&params.postgres, &found) {
-            (Some(database), _) => database.clone(),
+            (Some(database), _) => database.to_string(),
             (None, Some((_, record))) if record.kind == Kind::Postgres => record.source.clone(),
             (None, Some((_, record))) => record.target.clone(),
             (None, None) => params.backup.field("source").unwrap_or_default().to_string(),

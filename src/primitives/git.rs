@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
+use crate::base::names::{RemoteName, SemanticVersion, TagName};
 use crate::effect::{EffectContext, EffectError, Primitive};
 use crate::error::did_you_mean;
 
@@ -18,12 +19,12 @@ pub struct Tag;
 #[serde(deny_unknown_fields)]
 pub struct TagParams {
     pub repo: String,
-    pub name: String,
+    pub name: TagName,
     pub message: String,
     #[serde(default)]
     pub target: Option<String>,
     #[serde(default)]
-    pub push: Option<String>,
+    pub push: Option<RemoteName>,
 }
 
 /// Result of `tag`.
@@ -95,23 +96,10 @@ fn check_git_dir(context: &EffectContext, repo: &str, path: &ConfinedPath) -> Re
     Ok(())
 }
 
-/// `X.Y.Z` with numeric parts without leading zeros, optionally `-pre.release`.
+/// A semantic version as semver.org 2.0 defines it (`1.4.0`, `1.4.0-rc.1`,
+/// `1.4.0+build.5`; not `01.4.0` nor `1.0.0-01`).
 pub fn is_semver(name: &str) -> bool {
-    let (core, pre) = match name.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (name, None),
-    };
-    let numeric = |part: &str| {
-        !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) && (part == "0" || !part.starts_with('0'))
-    };
-    let parts: Vec<&str> = core.split('.').collect();
-    let pre_ok = pre.is_none_or(|pre| {
-        !pre.is_empty()
-            && pre
-                .split('.')
-                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-    });
-    parts.len() == 3 && parts.iter().all(|part| numeric(part)) && pre_ok
+    SemanticVersion::new(name).is_ok()
 }
 
 fn git_error(action: &str, path: &Path, error: git2::Error) -> EffectError {
@@ -220,16 +208,15 @@ impl Primitive for Tag {
     }
 
     fn validate(&self, params: &TagParams, context: &EffectContext) -> Result<(), EffectError> {
+        // The tag's name and the remote's are valid by their types (git's
+        // check-ref-format, no leading '-'), checked when the arguments were parsed.
         let repo = resolve_repo(&params.repo, context)?;
-        if params.name.is_empty() || !git2::Reference::is_valid_name(&format!("refs/tags/{}", params.name)) {
-            return Err(EffectError::new(format!("\"{}\" is not a valid tag name", params.name)));
-        }
         if repo.semver && !is_semver(&params.name) {
             return Err(EffectError::new(format!(
                 "tag \"{}\" is not a semantic version X.Y.Z, which repo \"{}\" requires",
                 params.name, params.repo
             ))
-            .with_help("write the version as 1.4.0 (or 1.4.0-rc.1)"));
+            .with_help("write the version as 1.4.0 (or 1.4.0-rc.1, 1.4.0+build.5)"));
         }
         Ok(())
     }
@@ -256,7 +243,7 @@ impl Primitive for Tag {
             }
             None => false,
         };
-        Ok(TagOutput { name: params.name.clone(), commit: inspection.commit.to_string(), created, pushed })
+        Ok(TagOutput { name: params.name.to_string(), commit: inspection.commit.to_string(), created, pushed })
     }
 
     fn plan(&self, params: &TagParams, context: &EffectContext) -> Result<TagOutput, EffectError> {
@@ -265,14 +252,14 @@ impl Primitive for Tag {
             let repository = open(&path)?;
             let inspection = inspect(&repository, &path, params)?;
             return Ok(TagOutput {
-                name: params.name.clone(),
+                name: params.name.to_string(),
                 commit: inspection.commit.to_string(),
                 created: inspection.existing.is_none(),
                 pushed: params.push.is_some(),
             });
         }
         Ok(TagOutput {
-            name: params.name.clone(),
+            name: params.name.to_string(),
             commit: params.target.clone().unwrap_or_else(|| "HEAD".to_string()),
             created: true,
             pushed: params.push.is_some(),
@@ -286,10 +273,10 @@ mod tests {
 
     #[test]
     fn semver_names() {
-        for good in ["1.4.0", "0.0.1", "10.20.30", "1.4.0-rc.1"] {
+        for good in ["1.4.0", "0.0.1", "10.20.30", "1.4.0-rc.1", "1.0.0+build", "1.0.0-rc.1+build.5"] {
             assert!(is_semver(good), "{good}");
         }
-        for bad in ["1.4", "v1.4.0", "01.4.0", "1.4.0-", "1.4.x", "1.4.0-rc..1"] {
+        for bad in ["1.4", "v1.4.0", "01.4.0", "1.4.0-", "1.4.x", "1.4.0-rc..1", "1.0.0-01"] {
             assert!(!is_semver(bad), "{bad}");
         }
     }

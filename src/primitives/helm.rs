@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::base::confined::ConfiguredPath;
+use crate::base::names::{Namespace, ReleaseName};
 use crate::effect::{EffectContext, EffectError};
 
 /// A release as `helm status -o json` and `helm upgrade -o json` print it.
@@ -63,6 +64,64 @@ pub struct Revision {
     pub app_version: String,
 }
 
+/// One helm invocation: the subcommand, its flags, and its positional arguments
+/// (release, chart, revision). The positionals always go after `--`, which helm's
+/// command-line parser (cobra) honours, so a name that begins with `-` can never be
+/// read as a flag; the environment's `--kubeconfig`/`--kube-context` go before it.
+#[derive(Debug, Clone)]
+pub struct HelmCommand {
+    subcommand: Vec<String>,
+    flags: Vec<String>,
+    positionals: Vec<String>,
+}
+
+impl HelmCommand {
+    /// `helm <words...>`, e.g. `HelmCommand::new(["show", "chart"])`.
+    pub fn new<const N: usize>(words: [&str; N]) -> HelmCommand {
+        HelmCommand {
+            subcommand: words.iter().map(|word| word.to_string()).collect(),
+            flags: Vec::new(),
+            positionals: Vec::new(),
+        }
+    }
+
+    /// A flag without a value (`--wait`).
+    pub fn flag(&mut self, flag: &str) -> &mut HelmCommand {
+        self.flags.push(flag.to_string());
+        self
+    }
+
+    /// A flag and its value, written as one argument (`--namespace=web`), so the value
+    /// can never be taken for a flag of its own.
+    pub fn option(&mut self, flag: &str, value: &str) -> &mut HelmCommand {
+        self.flags.push(format!("{flag}={value}"));
+        self
+    }
+
+    /// A positional argument; it goes after `--`.
+    pub fn positional(&mut self, value: &str) -> &mut HelmCommand {
+        self.positionals.push(value.to_string());
+        self
+    }
+
+    /// The argument vector: subcommand, flags, `globals`, `--`, positionals.
+    fn argv(&self, globals: &[String]) -> Vec<String> {
+        let mut argv = self.subcommand.clone();
+        argv.extend(self.flags.iter().cloned());
+        argv.extend(globals.iter().cloned());
+        if !self.positionals.is_empty() {
+            argv.push("--".to_string());
+            argv.extend(self.positionals.iter().cloned());
+        }
+        argv
+    }
+
+    /// `helm upgrade`, for messages.
+    fn describe(&self) -> String {
+        format!("helm {}", self.subcommand.join(" "))
+    }
+}
+
 /// How helm ended.
 struct Finished {
     code: Option<i32>,
@@ -107,13 +166,15 @@ impl Helm {
             None => PathBuf::from("helm"),
         };
         let mut globals = Vec::new();
+        // Each value glued to its flag, so none can be read as a flag of its own.
         if let Some(kubeconfig) = context.environment.kubeconfig() {
-            globals.push("--kubeconfig".to_string());
-            globals.push(ConfiguredPath::from_config(&context.project.root, Path::new(kubeconfig)).to_string());
+            globals.push(format!(
+                "--kubeconfig={}",
+                ConfiguredPath::from_config(&context.project.root, Path::new(kubeconfig))
+            ));
         }
         if let Some(kube_context) = context.environment.kube_context() {
-            globals.push("--kube-context".to_string());
-            globals.push(kube_context.to_string());
+            globals.push(format!("--kube-context={kube_context}"));
         }
         Helm { program, globals, root: context.root().clone() }
     }
@@ -124,10 +185,9 @@ impl Helm {
         )
     }
 
-    async fn spawn(&self, args: &[String]) -> Result<Finished, EffectError> {
+    async fn spawn(&self, command: &HelmCommand) -> Result<Finished, EffectError> {
         let output = tokio::process::Command::new(&self.program)
-            .args(args)
-            .args(&self.globals)
+            .args(command.argv(&self.globals))
             .current_dir(&self.root)
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -144,26 +204,30 @@ impl Helm {
         })
     }
 
-    async fn check(&self, args: &[String]) -> Result<String, EffectError> {
-        let finished = self.spawn(args).await?;
+    async fn check(&self, command: &HelmCommand) -> Result<String, EffectError> {
+        let finished = self.spawn(command).await?;
         if finished.code == Some(0) {
             return Ok(finished.stdout);
         }
         let how = finished.code.map(|code| format!("exit code {code}")).unwrap_or_else(|| "killed".to_string());
-        let command = args.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
-        Err(EffectError::new(format!("helm {command} failed ({how}): {}", tail(&finished.stderr, 4000))))
+        let what = match command.positionals.first() {
+            Some(first) => format!("{} {first}", command.describe()),
+            None => command.describe(),
+        };
+        Err(EffectError::new(format!("{what} failed ({how}): {}", tail(&finished.stderr, 4000))))
     }
 
     /// Run helm and return its stdout; a failure keeps helm's stderr. Bounded by the
     /// run's deadline (helm is killed when it passes).
-    pub fn run(&self, context: &EffectContext, args: &[String]) -> Result<String, EffectError> {
-        context.block_on(|| self.check(args))?
+    pub fn run(&self, context: &EffectContext, command: &HelmCommand) -> Result<String, EffectError> {
+        context.block_on(|| self.check(command))?
     }
 
     /// The major version (3 or 4): flags differ between them.
     pub fn major_version(&self, context: &EffectContext) -> Result<u32, EffectError> {
-        let args = ["version".to_string(), "--template".to_string(), "{{.Version}}".to_string()];
-        let version = context.block_on(|| async { self.check(&args).await })??;
+        let mut command = HelmCommand::new(["version"]);
+        command.option("--template", "{{.Version}}");
+        let version = context.block_on(|| async { self.check(&command).await })??;
         version
             .trim()
             .trim_start_matches('v')
@@ -177,12 +241,12 @@ impl Helm {
     pub fn status(
         &self,
         context: &EffectContext,
-        release: &str,
-        namespace: &str,
+        release: &ReleaseName,
+        namespace: &Namespace,
     ) -> Result<Option<Release>, EffectError> {
-        let args: Vec<String> =
-            ["status", release, "--namespace", namespace, "--output", "json"].iter().map(|s| s.to_string()).collect();
-        let finished = context.block_on(|| self.spawn(&args))??;
+        let mut command = HelmCommand::new(["status"]);
+        command.option("--namespace", namespace).option("--output", "json").positional(release);
+        let finished = context.block_on(|| self.spawn(&command))??;
         if finished.code != Some(0) {
             if finished.stderr.contains("release: not found") {
                 return Ok(None);
@@ -196,14 +260,12 @@ impl Helm {
     pub fn history(
         &self,
         context: &EffectContext,
-        release: &str,
-        namespace: &str,
+        release: &ReleaseName,
+        namespace: &Namespace,
     ) -> Result<Vec<Revision>, EffectError> {
-        let args: Vec<String> = ["history", release, "--namespace", namespace, "--output", "json", "--max", "1000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let finished = context.block_on(|| self.spawn(&args))??;
+        let mut command = HelmCommand::new(["history"]);
+        command.option("--namespace", namespace).option("--output", "json").option("--max", "1000").positional(release);
+        let finished = context.block_on(|| self.spawn(&command))??;
         if finished.code != Some(0) {
             if finished.stderr.contains("release: not found") {
                 return Ok(Vec::new());
@@ -365,6 +427,18 @@ metadata:
         assert!(diff.contains("+  token: (redacted, sha256 "), "{diff}");
         assert!(diff.contains("- ConfigMap gone (removed)\n"), "{diff}");
         assert_eq!(manifest_diff(OLD, OLD), "");
+    }
+
+    #[test]
+    fn positionals_go_after_the_double_dash() {
+        let mut command = HelmCommand::new(["upgrade"]);
+        command.positional("web").positional("charts/web").option("--namespace", "demo").flag("--install");
+        let globals = vec!["--kube-context=kind".to_string()];
+        assert_eq!(
+            command.argv(&globals),
+            ["upgrade", "--namespace=demo", "--install", "--kube-context=kind", "--", "web", "charts/web"]
+        );
+        assert_eq!(HelmCommand::new(["version"]).argv(&[]), ["version"]);
     }
 
     #[test]

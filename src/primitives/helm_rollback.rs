@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::helm::{Helm, Revision, go_duration};
+use super::helm::{Helm, HelmCommand, Revision, go_duration};
 use super::kube::namespace;
+use crate::base::names::{Namespace, ReleaseName};
 use crate::effect::{EffectContext, EffectError, Primitive};
 
 /// The helm_rollback primitive.
@@ -17,9 +18,9 @@ pub struct HelmRollback;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelmRollbackParams {
-    pub release: String,
+    pub release: ReleaseName,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Namespace>,
     /// The revision to return to; absent or 0: the one before the current revision.
     #[serde(default)]
     pub revision: Option<i64>,
@@ -81,41 +82,34 @@ impl Primitive for HelmRollback {
     }
 
     fn validate(&self, params: &HelmRollbackParams, context: &EffectContext) -> Result<(), EffectError> {
-        if params.release.is_empty() {
-            return Err(EffectError::new("release is empty"));
-        }
+        // release and namespace are valid by their types; the environment's namespace is
+        // checked below.
         if params.revision.is_some_and(|revision| revision < 0) {
             return Err(EffectError::new("revision must be positive (or 0 for the previous one)"));
         }
-        namespace(params.namespace.as_deref(), context).map(|_| ())
+        namespace(params.namespace.as_ref(), context).map(|_| ())
     }
 
     fn live(&self, params: &HelmRollbackParams, context: &EffectContext) -> Result<HelmRollbackOutput, EffectError> {
         let helm = Helm::new(context);
-        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let namespace = namespace(params.namespace.as_ref(), context)?;
         let history = helm.history(context, &params.release, &namespace)?;
         let to = target(&params.release, params.revision, &history)?;
-        let mut args = vec![
-            "rollback".to_string(),
-            params.release.clone(),
-            to.to_string(),
-            "--namespace".to_string(),
-            namespace.clone(),
-        ];
+        let mut args = HelmCommand::new(["rollback"]);
+        args.positional(&params.release).positional(&to.to_string()).option("--namespace", &namespace);
         if params.wait {
-            args.push("--wait".to_string());
+            args.flag("--wait");
         }
         if let Some(timeout) = params.timeout {
-            args.push("--timeout".to_string());
-            args.push(go_duration(timeout));
+            args.option("--timeout", &go_duration(timeout));
         }
         context.progress(&format!("helm rollback {} to revision {to} in {namespace}", params.release));
         helm.run(context, &args)?;
         let after = helm.history(context, &params.release, &namespace)?;
         let made = after.last().ok_or_else(|| EffectError::new("helm history is empty after the rollback"))?;
         Ok(HelmRollbackOutput {
-            release: params.release.clone(),
-            namespace,
+            release: params.release.to_string(),
+            namespace: namespace.to_string(),
             revision: made.revision,
             rolled_back_to: to,
             status: made.status.clone(),
@@ -123,7 +117,7 @@ impl Primitive for HelmRollback {
     }
 
     fn plan(&self, params: &HelmRollbackParams, context: &EffectContext) -> Result<HelmRollbackOutput, EffectError> {
-        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let namespace = namespace(params.namespace.as_ref(), context)?;
         let (revision, to) = if context.refresh {
             let history = Helm::new(context).history(context, &params.release, &namespace)?;
             let to = target(&params.release, params.revision, &history)?;
@@ -132,8 +126,8 @@ impl Primitive for HelmRollback {
             (0, params.revision.unwrap_or(0))
         };
         Ok(HelmRollbackOutput {
-            release: params.release.clone(),
-            namespace,
+            release: params.release.to_string(),
+            namespace: namespace.to_string(),
             revision,
             rolled_back_to: to,
             status: "deployed".to_string(),

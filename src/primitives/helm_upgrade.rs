@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::helm::{ChartMetadata, Helm, Release, go_duration, manifest_diff, parse_json};
+use super::helm::{ChartMetadata, Helm, HelmCommand, Release, go_duration, manifest_diff, parse_json};
 use super::kube::namespace;
 use crate::base::confined::ConfinedPath;
+use crate::base::names::{ChartReference, ChartVersion, Namespace, ReleaseName};
 use crate::effect::{EffectContext, EffectError, Primitive};
 
 /// The helm_upgrade primitive.
@@ -21,10 +22,10 @@ pub struct HelmUpgrade;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelmUpgradeParams {
-    pub release: String,
-    pub chart: String,
+    pub release: ReleaseName,
+    pub chart: ChartReference,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Namespace>,
     /// Values, written to a temporary values file.
     #[serde(default)]
     pub values: Option<serde_json::Map<String, Value>>,
@@ -35,7 +36,7 @@ pub struct HelmUpgradeParams {
     #[serde(default)]
     pub values_files: Vec<String>,
     #[serde(default)]
-    pub version: Option<String>,
+    pub version: Option<ChartVersion>,
     /// Roll back by itself when the upgrade fails (`--rollback-on-failure`, helm 3's `--atomic`).
     #[serde(default)]
     pub atomic: bool,
@@ -69,21 +70,6 @@ pub struct HelmUpgradeOutput {
     pub status: String,
     /// What changed, resource by resource, as unified diffs of the manifests.
     pub diff: String,
-}
-
-/// Helm's rule for release names: lowercase DNS labels joined by dots, at most 53 characters.
-fn check_release_name(name: &str) -> Result<(), EffectError> {
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if name.len() <= 53 && name.split('.').all(label_ok) {
-        return Ok(());
-    }
-    Err(EffectError::new(format!("\"{name}\" is not a valid helm release name"))
-        .with_help("use lowercase letters, digits and '-', at most 53 characters (e.g. \"cdc-frontend\")"))
 }
 
 /// The chart's name as a plan can guess it from the reference: `charts/cdc` → `cdc`,
@@ -189,30 +175,33 @@ fn values_files(files: &[String], root: &Path) -> Result<Vec<ConfinedPath>, Effe
 }
 
 impl HelmUpgradeParams {
-    /// What both `helm upgrade` and `helm template` take: chart, namespace, values, version.
-    /// Every path in it was resolved inside `root`.
-    fn chart_args(&self, root: &Path, namespace: &str, values_file: Option<&Path>) -> Result<Vec<String>, EffectError> {
+    /// What both `helm upgrade` and `helm template` take: release and chart (positional,
+    /// after `--`; a local chart as its path resolved inside `root`), namespace, values,
+    /// version.
+    fn chart_args(
+        &self,
+        command: &mut HelmCommand,
+        root: &Path,
+        namespace: &Namespace,
+        values_file: Option<&Path>,
+    ) -> Result<(), EffectError> {
         let chart = chart_location(&self.chart, root)?;
-        let mut args = vec![self.release.clone(), chart, "--namespace".to_string(), namespace.to_string()];
+        command.positional(&self.release).positional(&chart).option("--namespace", namespace);
         for file in values_files(&self.values_files, root)? {
-            args.push("--values".to_string());
-            args.push(file.path().display().to_string());
+            command.option("--values", &file.path().display().to_string());
         }
         if let Some(file) = values_file {
-            args.push("--values".to_string());
-            args.push(file.display().to_string());
+            command.option("--values", &file.display().to_string());
         }
         for (key, value) in &self.set {
             let json = serde_json::to_string(value)
                 .map_err(|error| EffectError::new(format!("set.{key} cannot be written as JSON: {error}")))?;
-            args.push("--set-json".to_string());
-            args.push(format!("{key}={json}"));
+            command.option("--set-json", &format!("{key}={json}"));
         }
         if let Some(version) = &self.version {
-            args.push("--version".to_string());
-            args.push(version.clone());
+            command.option("--version", version);
         }
-        Ok(args)
+        Ok(())
     }
 }
 
@@ -246,13 +235,10 @@ impl Primitive for HelmUpgrade {
     }
 
     fn validate(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<(), EffectError> {
-        check_release_name(&params.release)?;
-        if params.chart.is_empty() {
-            return Err(
-                EffectError::new("chart is empty").with_help("name a chart directory, a packaged chart or repo/chart")
-            );
-        }
-        namespace(params.namespace.as_deref(), context)?;
+        // release, chart, namespace and version are valid by their types (checked when
+        // the arguments were parsed); the environment's namespace, the local chart and
+        // the values files are checked here.
+        namespace(params.namespace.as_ref(), context)?;
         chart_location(&params.chart, context.root())?;
         values_files(&params.values_files, context.root())?;
         if let Some(key) = params.set.keys().find(|key| key.is_empty()) {
@@ -264,7 +250,7 @@ impl Primitive for HelmUpgrade {
     fn live(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
         refuse_uncommitted(params, context)?;
         let helm = Helm::new(context);
-        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let namespace = namespace(params.namespace.as_ref(), context)?;
         let current = helm.status(context, &params.release, &namespace)?;
         if current.is_none() && !params.install {
             return Err(EffectError::new(format!(
@@ -274,23 +260,22 @@ impl Primitive for HelmUpgrade {
             .with_help("install it first, or leave install at its default (true)"));
         }
         let values = values_file(params)?;
-        let mut args = vec!["upgrade".to_string()];
-        args.extend(params.chart_args(context.root(), &namespace, values.as_ref().map(|(_, path)| path.as_path()))?);
+        let mut args = HelmCommand::new(["upgrade"]);
+        params.chart_args(&mut args, context.root(), &namespace, values.as_ref().map(|(_, path)| path.as_path()))?;
         if params.install {
-            args.push("--install".to_string());
+            args.flag("--install");
         }
         if params.wait {
-            args.push("--wait".to_string());
+            args.flag("--wait");
         }
         if params.atomic {
             let flag = if helm.major_version(context)? >= 4 { "--rollback-on-failure" } else { "--atomic" };
-            args.push(flag.to_string());
+            args.flag(flag);
         }
         if let Some(timeout) = params.timeout {
-            args.push("--timeout".to_string());
-            args.push(go_duration(timeout));
+            args.option("--timeout", &go_duration(timeout));
         }
-        args.extend(["--output".to_string(), "json".to_string()]);
+        args.option("--output", "json");
         let previous = current.as_ref().map(|release| release.version).unwrap_or(0);
         context.progress(&format!(
             "helm upgrade {} {} in {namespace} (revision {previous} now)",
@@ -302,7 +287,7 @@ impl Primitive for HelmUpgrade {
         let before = current.map(|release| release.manifest).unwrap_or_default();
         Ok(HelmUpgradeOutput {
             release: release.name,
-            namespace,
+            namespace: namespace.to_string(),
             revision: release.version,
             previous_revision: previous,
             chart: metadata.name,
@@ -314,15 +299,15 @@ impl Primitive for HelmUpgrade {
     }
 
     fn plan(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
-        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let namespace = namespace(params.namespace.as_ref(), context)?;
         if !context.refresh {
             return Ok(HelmUpgradeOutput {
-                release: params.release.clone(),
-                namespace,
+                release: params.release.to_string(),
+                namespace: namespace.to_string(),
                 revision: 1,
                 previous_revision: 0,
                 chart: chart_name(&params.chart),
-                chart_version: params.version.clone().unwrap_or_default(),
+                chart_version: params.version.as_ref().map(ToString::to_string).unwrap_or_default(),
                 app_version: String::new(),
                 status: "deployed".to_string(),
                 diff: String::new(),
@@ -333,28 +318,30 @@ impl Primitive for HelmUpgrade {
         let helm = Helm::new(context);
         let current = helm.status(context, &params.release, &namespace)?;
         let values = values_file(params)?;
-        let mut template = vec!["template".to_string()];
-        template.extend(params.chart_args(
+        let mut template = HelmCommand::new(["template"]);
+        params.chart_args(
+            &mut template,
             context.root(),
             &namespace,
             values.as_ref().map(|(_, path)| path.as_path()),
-        )?);
-        template.push("--no-hooks".to_string());
+        )?;
+        template.flag("--no-hooks");
         if current.is_some() {
-            template.push("--is-upgrade".to_string());
+            template.flag("--is-upgrade");
         }
         let rendered = helm.run(context, &template)?;
-        let mut show = vec!["show".to_string(), "chart".to_string(), chart_location(&params.chart, context.root())?];
+        let mut show = HelmCommand::new(["show", "chart"]);
+        show.positional(&chart_location(&params.chart, context.root())?);
         if let Some(version) = &params.version {
-            show.extend(["--version".to_string(), version.clone()]);
+            show.option("--version", version);
         }
         let metadata: ChartMetadata = serde_saphyr::from_str(&helm.run(context, &show)?)
             .map_err(|error| EffectError::new(format!("cannot read the chart's Chart.yaml: {error}")))?;
         let previous = current.as_ref().map(|release| release.version).unwrap_or(0);
         let before = current.map(|release| release.manifest).unwrap_or_default();
         Ok(HelmUpgradeOutput {
-            release: params.release.clone(),
-            namespace,
+            release: params.release.to_string(),
+            namespace: namespace.to_string(),
             revision: previous + 1,
             previous_revision: previous,
             chart: metadata.name,
@@ -369,16 +356,6 @@ impl Primitive for HelmUpgrade {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn release_names() {
-        for good in ["web", "cdc-frontend", "a.b-1"] {
-            assert!(check_release_name(good).is_ok(), "{good}");
-        }
-        for bad in ["Web", "-web", "web_1", "", &"x".repeat(54)] {
-            assert!(check_release_name(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn chart_names_from_references() {

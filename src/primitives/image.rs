@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::RegistryScheme;
 use crate::effect::{EffectContext, EffectError, Primitive};
 
-use oci::{Client, Credentials, Manifest, ManifestKind, Reference, RegistryError, short_digest};
+use oci::{
+    Client, Credentials, ImageReference, Manifest, ManifestKind, Reference, RegistryError, is_digest, short_digest,
+};
 
 /// The promote_image primitive.
 #[doc = include_str!("docs/promote_image.md")]
@@ -20,8 +22,8 @@ pub struct PromoteImage;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteParams {
-    pub from: String,
-    pub to: String,
+    pub from: ImageReference,
+    pub to: ImageReference,
 }
 
 /// Result of `promote_image`.
@@ -46,10 +48,14 @@ struct Promotion {
 }
 
 fn references(params: &PromoteParams) -> Result<Promotion, EffectError> {
-    let from = Reference::parse(&params.from).map_err(|message| EffectError::new(format!("from: {message}")))?;
-    let to = Reference::parse(&params.to).map_err(|message| EffectError::new(format!("to: {message}")))?;
+    // Both parsed (and checked) when the gate read the arguments.
+    let from = params.from.reference.clone();
+    let to = params.to.reference.clone();
     if to.digest.is_some() || to.tag.is_none() {
-        return Err(EffectError::new(format!("to: \"{}\" must name a tag (repository:tag), not a digest", params.to)));
+        return Err(EffectError::new(format!(
+            "to: \"{}\" must name a tag (repository:tag), not a digest",
+            params.to.text
+        )));
     }
     if from.registry != to.registry {
         return Err(EffectError::new(format!(
@@ -117,6 +123,15 @@ fn summary(to: &Reference, previous: Option<&str>, digest: Option<&str>) -> Stri
     }
 }
 
+/// A digest a manifest lists becomes part of a registry URL path: it must be one
+/// (`sha256:` and 64 hex digits), whatever the registry sent.
+fn digest_listed(promotion: &Promotion, digest: &str) -> Result<(), EffectError> {
+    if is_digest(digest) {
+        return Ok(());
+    }
+    Err(EffectError::new(format!("the manifest of {} lists {digest:?}, which is not a sha256 digest", promotion.from)))
+}
+
 /// Copy what `manifest` needs into the target repository: its blobs, and for an index
 /// each image it lists (stored by digest).
 async fn copy_content(client: &mut Client<'_>, promotion: &Promotion, manifest: &Manifest) -> Result<(), EffectError> {
@@ -124,11 +139,13 @@ async fn copy_content(client: &mut Client<'_>, promotion: &Promotion, manifest: 
     match manifest.kind {
         ManifestKind::Image => {
             for blob in manifest.blobs().map_err(EffectError::new)? {
+                digest_listed(promotion, &blob.digest)?;
                 client.ensure_blob(from, to, &blob).await.map_err(effect_error)?;
             }
         }
         ManifestKind::Index => {
             for child in manifest.children().map_err(EffectError::new)? {
+                digest_listed(promotion, &child.digest)?;
                 let image = client.manifest(from, &child.digest).await.map_err(effect_error)?.ok_or_else(|| {
                     EffectError::new(format!("{} lists {}, which {from} does not have", promotion.from, child.digest))
                 })?;
@@ -139,6 +156,7 @@ async fn copy_content(client: &mut Client<'_>, promotion: &Promotion, manifest: 
                     )));
                 }
                 for blob in image.blobs().map_err(EffectError::new)? {
+                    digest_listed(promotion, &blob.digest)?;
                     client.ensure_blob(from, to, &blob).await.map_err(effect_error)?;
                 }
                 client.put_manifest(to, &image.digest, &image).await.map_err(effect_error)?;
@@ -162,8 +180,8 @@ async fn promote(
         .ok_or_else(|| missing_from(promotion))?;
     let previous = client.digest(&to.repository, tag).await.map_err(effect_error)?;
     let output = |previous: Option<String>, changed: bool| PromoteOutput {
-        from: params.from.clone(),
-        to: params.to.clone(),
+        from: params.from.text.clone(),
+        to: params.to.text.clone(),
         digest: manifest.digest.clone(),
         summary: summary(to, previous.as_deref(), Some(&manifest.digest)),
         previous: previous.unwrap_or_default(),
@@ -220,8 +238,8 @@ impl Primitive for PromoteImage {
         let promotion = references(params)?;
         if !context.refresh {
             return Ok(PromoteOutput {
-                from: params.from.clone(),
-                to: params.to.clone(),
+                from: params.from.text.clone(),
+                to: params.to.text.clone(),
                 digest: String::new(),
                 previous: String::new(),
                 changed: true,
@@ -239,8 +257,8 @@ impl Primitive for PromoteImage {
         })??;
         let manifest = manifest.ok_or_else(|| missing_from(&promotion))?;
         Ok(PromoteOutput {
-            from: params.from.clone(),
-            to: params.to.clone(),
+            from: params.from.text.clone(),
+            to: params.to.text.clone(),
             summary: summary(to, previous.as_deref(), Some(&manifest.digest)),
             changed: previous.as_deref() != Some(manifest.digest.as_str()),
             digest: manifest.digest,

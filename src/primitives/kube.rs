@@ -6,6 +6,7 @@ use std::path::Path;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::base::names::Namespace;
 use crate::config::Environment;
 use crate::effect::{EffectContext, EffectError};
 
@@ -43,14 +44,16 @@ pub async fn client(
         .map_err(|error| EffectError::new(format!("cannot build a Kubernetes client: {error}")))
 }
 
-/// The namespace a primitive works in: its `namespace` argument, else the
-/// environment's `namespace`.
-pub fn namespace(argument: Option<&str>, context: &EffectContext) -> Result<String, EffectError> {
-    if let Some(namespace) = argument.or(context.environment.namespace()) {
-        if namespace.is_empty() {
-            return Err(EffectError::new("namespace is empty"));
-        }
-        return Ok(namespace.to_string());
+/// The namespace a primitive works in: its `namespace` argument (valid by its type),
+/// else the environment's `namespace`, which must be a valid [`Namespace`] too.
+pub fn namespace(argument: Option<&Namespace>, context: &EffectContext) -> Result<Namespace, EffectError> {
+    if let Some(namespace) = argument {
+        return Ok(namespace.clone());
+    }
+    if let Some(namespace) = context.environment.namespace() {
+        return Namespace::new(namespace).map_err(|error| {
+            EffectError::new(format!("[environments.{}] namespace: {error}", context.environment_name))
+        });
     }
     Err(EffectError::new(format!("no namespace: environment \"{}\" has none", context.environment_name)).with_help(
         format!(

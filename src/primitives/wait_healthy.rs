@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::kube::{api_error, client, namespace};
+use crate::base::names::{Namespace, WorkloadName};
 use crate::effect::{EffectContext, EffectError, Primitive};
 
 /// The wait_healthy primitive.
@@ -26,13 +27,13 @@ pub struct WaitHealthy;
 #[serde(deny_unknown_fields)]
 pub struct WaitHealthyParams {
     #[serde(default)]
-    pub deployment: Option<String>,
+    pub deployment: Option<WorkloadName>,
     #[serde(default)]
-    pub statefulset: Option<String>,
+    pub statefulset: Option<WorkloadName>,
     #[serde(default)]
-    pub daemonset: Option<String>,
+    pub daemonset: Option<WorkloadName>,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: Option<Namespace>,
     #[serde(default, with = "crate::time::serde_duration::option")]
     pub timeout: Option<Duration>,
 }
@@ -506,11 +507,11 @@ async fn current<K: Workload>(
     })
 }
 
-fn output(kind: Kind, name: &str, namespace: String, progress: Progress, waited: Duration) -> WaitHealthyOutput {
+fn output(kind: Kind, name: &str, namespace: Namespace, progress: Progress, waited: Duration) -> WaitHealthyOutput {
     WaitHealthyOutput {
         kind: kind.as_str().to_string(),
         name: name.to_string(),
-        namespace,
+        namespace: namespace.to_string(),
         generation: progress.generation,
         replicas: progress.replicas,
         updated: progress.updated,
@@ -533,13 +534,13 @@ impl Primitive for WaitHealthy {
 
     fn validate(&self, params: &WaitHealthyParams, context: &EffectContext) -> Result<(), EffectError> {
         target(params)?;
-        namespace(params.namespace.as_deref(), context)?;
+        namespace(params.namespace.as_ref(), context)?;
         Ok(())
     }
 
     fn live(&self, params: &WaitHealthyParams, context: &EffectContext) -> Result<WaitHealthyOutput, EffectError> {
         let (kind, name) = target(params)?;
-        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let namespace = namespace(params.namespace.as_ref(), context)?;
         let label = format!("{} {namespace}/{name}", kind.as_str());
         let started = Instant::now();
         let budget = params.timeout.unwrap_or(DEFAULT_TIMEOUT).min(context.remaining().saturating_sub(DIAGNOSIS));
@@ -556,7 +557,7 @@ impl Primitive for WaitHealthy {
 
     fn plan(&self, params: &WaitHealthyParams, context: &EffectContext) -> Result<WaitHealthyOutput, EffectError> {
         let (kind, name) = target(params)?;
-        let namespace = namespace(params.namespace.as_deref(), context)?;
+        let namespace = namespace(params.namespace.as_ref(), context)?;
         if !context.refresh {
             return Ok(output(kind, name, namespace, Progress::default(), Duration::ZERO));
         }

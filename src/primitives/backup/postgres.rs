@@ -27,17 +27,27 @@ pub struct Database {
 }
 
 /// Find the database `source` names: a `[databases.*]` entry, else a postgres URL
-/// (from the environment's table, say) without a password in it.
+/// (from the environment's table, say) without a password in it. Every URL, from
+/// shipctl.toml, a secret or the script, goes through [`split_password`]: what reaches
+/// a program's command line never holds a password.
 pub fn resolve(source: &str, context: &EffectContext) -> Result<Database, EffectError> {
     let databases = &context.project.config.databases;
     if let Some(config) = databases.get(source) {
         let (url, password) = match (&config.url, &config.url_secret) {
             (Some(url), _) => {
+                let (url, inline) = split_password(url)
+                    .map_err(|message| EffectError::new(format!("[databases.{source}] url: {message}")))?;
+                if inline.is_some() {
+                    return Err(EffectError::new(format!(
+                        "[databases.{source}] url holds a password, which would be shown and journaled"
+                    ))
+                    .with_help("put the password in a secret and name it with password_secret"));
+                }
                 let password = match &config.password_secret {
                     Some(secret) => Some(context.secrets.get(secret).map_err(EffectError::new)?),
                     None => None,
                 };
-                (url.clone(), password)
+                (url, password)
             }
             (None, Some(secret)) => {
                 let whole = context.secrets.get(secret).map_err(EffectError::new)?;
@@ -55,14 +65,19 @@ pub fn resolve(source: &str, context: &EffectContext) -> Result<Database, Effect
             EffectError::new(message)
                 .with_help("declare the database as [databases.<name>] with password_secret, and name it instead")
         })?;
-        let parsed = reqwest::Url::parse(source).map_err(|error| EffectError::new(error.to_string()))?;
-        let name = database_name(source);
+        let (url, password) = split_password(source).map_err(EffectError::new)?;
+        if password.is_some() {
+            return Err(EffectError::new("the database URL holds a password, which would be shown and journaled")
+                .with_help("declare the database as [databases.<name>] with password_secret, and name it instead"));
+        }
+        let parsed = reqwest::Url::parse(&url).map_err(|error| EffectError::new(error.to_string()))?;
+        let name = database_name(&url);
         let host = parsed.host_str().unwrap_or("localhost");
         let display = match parsed.port() {
             Some(port) => format!("{name}@{host}:{port}"),
             None => format!("{name}@{host}"),
         };
-        return Ok(Database { source: source.to_string(), display, name, url: source.to_string(), password: None });
+        return Ok(Database { source: source.to_string(), display, name, url, password: None });
     }
     let names: Vec<&str> = databases.keys().map(String::as_str).collect();
     let error = EffectError::new(format!("no database \"{source}\": not a [databases.*] entry nor a postgres:// URL"));
@@ -75,17 +90,50 @@ pub fn resolve(source: &str, context: &EffectContext) -> Result<Database, Effect
     })
 }
 
-/// The URL without its password, and the password (percent-decoded).
+/// Takes a connection URL apart: the URL without any password (neither in its userinfo
+/// nor as `?password=`), and the password (decoded), which travels in `PGPASSWORD`
+/// alone. A libpq conninfo string (`host=... password=...`) is refused: only a URL can
+/// be taken apart with certainty. A key whose value libpq would read as a secret of its
+/// own (`sslpassword`) is refused too.
 fn split_password(url: &str) -> Result<(String, Option<String>), String> {
-    let mut parsed = reqwest::Url::parse(url).map_err(|_| "not a URL".to_string())?;
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err("not a postgres:// URL".to_string());
+    const FORM: &str =
+        "write it as postgres://user@host:5432/dbname (the password may be in it only where a secret holds the URL)";
+    if !url.contains("://") {
+        let what = if url.contains('=') { "a conninfo string (key=value ...)" } else { "not a URL" };
+        return Err(format!("{what} is not accepted; {FORM}"));
     }
-    let password = parsed
+    let mut parsed = reqwest::Url::parse(url).map_err(|error| format!("not a URL ({error}); {FORM}"))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(format!("not a postgres:// URL; {FORM}"));
+    }
+    let mut passwords: Vec<String> = parsed
         .password()
-        .map(|password| percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
+        .map(|password| percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned())
+        .into_iter()
+        .collect();
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        match key.as_ref() {
+            "password" => passwords.push(value.into_owned()),
+            "sslpassword" => {
+                return Err("the URL holds sslpassword, which would reach pg_dump's command line; \
+                            use a client key without a passphrase, readable only by you"
+                    .to_string());
+            }
+            _ => kept.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    passwords.dedup();
+    if passwords.len() > 1 {
+        return Err("the URL holds two different passwords; keep one".to_string());
+    }
     parsed.set_password(None).map_err(|()| "cannot remove the password from the URL".to_string())?;
-    Ok((parsed.to_string(), password))
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((parsed.to_string(), passwords.pop()))
 }
 
 fn database_name(url: &str) -> String {
@@ -278,5 +326,26 @@ mod tests {
         assert_eq!(password.as_deref(), Some("s3cr@t"));
         assert_eq!(database_name(&url), "catalogue");
         assert_eq!(database_name("postgres://app@db"), "postgres");
+    }
+
+    #[test]
+    fn the_password_leaves_the_query_string() {
+        let (url, password) =
+            split_password("postgres://app@db:5432/catalogue?sslmode=require&password=s3cr%26t").unwrap();
+        assert_eq!(url, "postgres://app@db:5432/catalogue?sslmode=require");
+        assert_eq!(password.as_deref(), Some("s3cr&t"));
+        let (url, password) = split_password("postgresql://app:pw@db/x?password=pw").unwrap();
+        assert_eq!((url.as_str(), password.as_deref()), ("postgresql://app@db/x", Some("pw")));
+        let (url, password) = split_password("postgres://app@db/x").unwrap();
+        assert_eq!((url.as_str(), password), ("postgres://app@db/x", None));
+    }
+
+    #[test]
+    fn what_cannot_be_taken_apart_is_refused() {
+        let conninfo = split_password("host=db dbname=x password=pw").unwrap_err();
+        assert!(conninfo.contains("conninfo string") && !conninfo.contains("pw"), "{conninfo}");
+        assert!(split_password("postgres://a:one@db/x?password=two").unwrap_err().contains("two different"));
+        assert!(split_password("postgres://db/x?sslpassword=k").unwrap_err().contains("sslpassword"));
+        assert!(split_password("mysql://db/x").unwrap_err().contains("not a postgres"));
     }
 }

@@ -38,6 +38,49 @@ pub struct Reference {
     pub digest: Option<String>,
 }
 
+/// An image reference as a script wrote it, valid: a params field of this type is
+/// checked when the gate parses the arguments, so only a well-formed registry host,
+/// repository path, tag and digest ever reach a registry's URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ImageReference {
+    /// As written.
+    pub text: String,
+    pub reference: Reference,
+}
+
+impl TryFrom<String> for ImageReference {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<ImageReference, String> {
+        let reference = Reference::parse(&text)?;
+        Ok(ImageReference { text, reference })
+    }
+}
+
+/// `host`, `host:port` or `[v6]:port`: what may stand between `scheme://` and the path.
+fn valid_registry(registry: &str) -> bool {
+    let (host, port) = match registry.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, port)) if v6.parse::<std::net::Ipv6Addr>().is_ok() => ("v6", port.strip_prefix(':')),
+            _ => return false,
+        },
+        None => match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        },
+    };
+    let label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0));
+    host.len() <= 253 && host.split('.').all(label) && port_ok
+}
+
 impl Reference {
     /// Parse an image reference as docker writes them.
     pub fn parse(text: &str) -> Result<Reference, String> {
@@ -52,9 +95,12 @@ impl Reference {
             None => (text, None),
         };
         let (registry, path) = match rest.split_once('/') {
-            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => (first.to_string(), path),
+            Some((first, path)) if first.contains(['.', ':', '[']) || first == "localhost" => (first.to_string(), path),
             _ => ("docker.io".to_string(), rest),
         };
+        if !valid_registry(&registry) {
+            return Err(invalid("a registry is host or host:port"));
+        }
         let (repository, tag) = match path.rsplit_once(':') {
             Some((repository, tag)) if !tag.contains('/') => (repository.to_string(), Some(tag.to_string())),
             _ => (path.to_string(), None),
@@ -69,6 +115,7 @@ impl Reference {
                 !part.is_empty()
                     && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
                     && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && part.ends_with(|c: char| c.is_ascii_alphanumeric())
             });
         if !valid_repository {
             return Err(invalid("repository names are lowercase letters, digits, and . _ - between slashes"));
@@ -692,6 +739,19 @@ mod tests {
         assert!(Reference::parse("registry.example.org/Web:1").is_err());
         assert!(Reference::parse("registry.example.org/web").unwrap_err().contains("neither a tag nor a digest"));
         assert!(Reference::parse("registry.example.org/web@sha256:abc").is_err());
+        for hostile in [
+            "registry.example.org/a/../../v2/_catalog:1",
+            "registry.example.org/web?x=1:1",
+            "user@evil.example/web:1",
+            "evil.example#/web:1",
+            "registry.example.org:99999/web:1",
+            "registry.example.org/web:1/../x",
+            "registry.example.org/web:-f",
+            "registry.example.org/web./x:1",
+        ] {
+            assert!(Reference::parse(hostile).is_err(), "{hostile}");
+        }
+        assert!(Reference::parse("[::1]:5000/web:1").is_ok());
     }
 
     #[test]

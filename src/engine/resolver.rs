@@ -26,6 +26,8 @@ pub struct ScriptResolver {
     compiled: RefCell<BTreeMap<String, AST>>,
     cache: RefCell<HashMap<String, SharedModule>>,
     loading: RefCell<Vec<String>>,
+    /// Modules one run may load, nested imports included (Rhai counts per module).
+    max_modules: usize,
 }
 
 /// Where an import leads.
@@ -57,7 +59,14 @@ impl ScriptResolver {
             compiled: RefCell::new(compiled),
             cache: RefCell::default(),
             loading: RefCell::default(),
+            max_modules: usize::MAX,
         }
+    }
+
+    /// Refuse to load more than `max` modules in all, however they nest.
+    pub fn with_max_modules(mut self, max: usize) -> Self {
+        self.max_modules = max;
+        self
     }
 
     /// Resolve `path` imported from the script named `importer` (a source name).
@@ -74,6 +83,14 @@ impl ScriptResolver {
             let mut chain = self.loading.borrow().clone();
             chain.push(name.clone());
             return Err(refused(&name, format!("import cycle: {}", chain.join(" -> ")), position));
+        }
+        // Each module is evaluated in a fresh state where Rhai counts imports from 0: a
+        // chain of imports is counted here, over the whole run.
+        if self.cache.borrow().len() + self.loading.borrow().len() >= self.max_modules {
+            return Err(Box::new(EvalAltResult::ErrorTooManyModules(position)));
+        }
+        if super::budget::stack_exhausted() {
+            return Err(Box::new(EvalAltResult::ErrorTerminated(super::budget::stack_message().into(), position)));
         }
         let ast = match self.compiled.borrow_mut().remove(&name) {
             Some(ast) => ast,

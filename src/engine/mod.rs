@@ -69,6 +69,14 @@ pub fn sandbox(limits: &Limits) -> Engine {
         .set_fail_on_invalid_map_property(true);
     engine.disable_symbol("eval");
     builtins::refuse_clock(&mut engine);
+    // Engines without a run's budget (test files) still stop before the stack runs out;
+    // `build` replaces this with the budget, which checks the stack too.
+    engine.on_progress(|operations| {
+        if operations % 16 == 0 && budget::stack_exhausted() {
+            return Some(Dynamic::from(budget::stack_message()));
+        }
+        None
+    });
     engine
 }
 

@@ -137,10 +137,36 @@ fn a_chain_of_imports_counts_against_max_modules() {
         };
         workspace.write(&format!("{name}.rhai"), &text);
     }
+    // Literal imports: the preflight follows the chain and refuses it before the run.
     workspace.write("main.rhai", "import \"a\" as a;\nlog(a::NAME);\n");
-    let error = failed_plan(&workspace, "main.rhai");
+    match workspace.execute("main.rhai", Mode::Plan, "local", &[], None) {
+        Err(Error::Script { errors, .. }) => {
+            assert!(errors.iter().any(|error| error.message.contains("more than 3 modules")), "{errors:?}")
+        }
+        other => panic!("expected the chain to be refused, got {other:?}"),
+    }
+    // A computed import is resolved at run time, where each module starts a fresh count
+    // in the engine: the resolver counts the chain.
+    workspace.write("computed.rhai", "let first = \"a\";\nimport first as a;\nlog(a::NAME);\n");
+    let error = failed_plan(&workspace, "computed.rhai");
     assert_eq!(error.kind, ScriptErrorKind::Limit, "{error}");
     assert!(error.message.contains("more than 3 modules"), "{error}");
+}
+
+#[test]
+fn test_files_cannot_overflow_the_stack_with_deep_calls_in_deep_expressions() {
+    let workspace = Workspace::new();
+    workspace.config("[limits]\nmax_call_levels = 500\nmax_function_expr_depth = 250\nmax_operations = 50_000_000\n");
+    let script = format!(
+        "fn down(n) {{\n    {}down(n + 1){}\n}}\ntest(\"deep\", || down(0));\n",
+        "(n + ".repeat(100),
+        ")".repeat(100)
+    );
+    workspace.write("deep.test.rhai", &script);
+    let output = workspace.shipctl(&["test", "deep.test.rhai"]);
+    assert!(output.code > 0 && output.code < 64, "a signal or an internal error: {output:?}");
+    let text = format!("{}{}", output.stdout, output.stderr);
+    assert!(text.contains("nests too deeply") || text.contains("deeper than 500 levels"), "{output:?}");
 }
 
 #[test]

@@ -67,6 +67,11 @@ impl Budget {
         Budget { limits, operations: Cell::new(0), tripped: RefCell::new(None), captured: Cell::new(0) }
     }
 
+    /// The limits this budget counts against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// One script operation, with `deadline` the current wall-clock limit: `Some(why)`
     /// when the run must stop (and from then on at every operation).
     pub fn operation(&self, deadline: Instant, deadline_message: impl FnOnce() -> String) -> Option<String> {

@@ -102,7 +102,7 @@ pub struct ScriptHost {
     pub sources: SourceMap,
     /// Operations, stack, captured values: counted across modules, callbacks and
     /// compensations.
-    pub budget: Budget,
+    pub budget: Rc<Budget>,
     compensations: RefCell<Vec<Compensation>>,
     /// The last snapshot of each value captured by `on_failure`, by call site and
     /// position among the captures: an unchanged value is shared, not copied again.
@@ -126,7 +126,7 @@ impl ScriptHost {
             params,
             known_params,
             environment,
-            budget: Budget::new(limits.clone()),
+            budget: Rc::new(Budget::new(limits.clone())),
             limits,
             sources,
             compensations: RefCell::default(),

@@ -28,6 +28,8 @@ pub struct ScriptResolver {
     loading: RefCell<Vec<String>>,
     /// Modules one run may load, nested imports included (Rhai counts per module).
     max_modules: usize,
+    /// The run's budget: passing `max_modules` stops the run, even inside `try`.
+    budget: Option<Rc<super::Budget>>,
 }
 
 /// Where an import leads.
@@ -60,12 +62,20 @@ impl ScriptResolver {
             cache: RefCell::default(),
             loading: RefCell::default(),
             max_modules: usize::MAX,
+            budget: None,
         }
     }
 
     /// Refuse to load more than `max` modules in all, however they nest.
     pub fn with_max_modules(mut self, max: usize) -> Self {
         self.max_modules = max;
+        self
+    }
+
+    /// Count modules against the run's `budget`: once refused, the run stops.
+    pub fn with_budget(mut self, budget: Rc<super::Budget>) -> Self {
+        self.max_modules = budget.limits().max_modules;
+        self.budget = Some(budget);
         self
     }
 
@@ -87,7 +97,17 @@ impl ScriptResolver {
         // Each module is evaluated in a fresh state where Rhai counts imports from 0: a
         // chain of imports is counted here, over the whole run.
         if self.cache.borrow().len() + self.loading.borrow().len() >= self.max_modules {
-            return Err(Box::new(EvalAltResult::ErrorTooManyModules(position)));
+            let Some(budget) = &self.budget else {
+                return Err(Box::new(EvalAltResult::ErrorTooManyModules(position)));
+            };
+            let reason = budget
+                .trip(format!(
+                    "the script loads more than {} modules, nested imports included; raise [limits] max_modules \
+                     if it really needs more",
+                    self.max_modules
+                ))
+                .unwrap_or_default();
+            return Err(Box::new(EvalAltResult::ErrorTerminated(reason.into(), position)));
         }
         if super::budget::stack_exhausted() {
             return Err(Box::new(EvalAltResult::ErrorTerminated(super::budget::stack_message().into(), position)));

@@ -258,7 +258,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         sources.clone(),
     ));
     let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules)
-        .with_max_modules(limits.max_modules);
+        .with_budget(Rc::clone(&host.budget));
     let engine = engine::build(&host, resolver);
 
     let outcome = catch_unwind(AssertUnwindSafe(|| engine.run_ast(&main)));

@@ -117,6 +117,11 @@ fn the_largest_allowed_depths_still_end_in_a_clean_error() {
     // The parser at its deepest: a clean syntax error.
     workspace.write("deep.rhai", &nested("(", "1", ")"));
     assert_clean_exit(&workspace.shipctl(&["check", "deep.rhai"]), 3, "deep.rhai:1");
+    // Plain calls at their deepest fit the stack: the call-depth limit ends them.
+    workspace.write("plain.rhai", "fn down(n) {\n    down(n + 1)\n}\ndown(0);\n");
+    let error = failed_plan(&workspace, "plain.rhai");
+    assert_eq!(error.kind, ScriptErrorKind::Limit, "{error}");
+    assert!(error.message.contains("deeper than 500 levels"), "{error}");
     // Calls at their deepest, each inside an expression nested 100 deep: together more
     // than the stack holds; the stack guard stops it.
     let script = format!("fn down(n) {{\n    {}down(n + 1){}\n}}\ndown(0);\n", "(n + ".repeat(100), ")".repeat(100));
@@ -338,4 +343,18 @@ fn a_deadline_swallowed_by_a_sort_comparator_still_stops_the_next_primitive() {
     assert!(error.message.contains("deadline passed"), "{error}");
     assert!(helm.calls().is_empty() && !helm.saw("upgrade"), "helm ran: {:?}", helm.calls());
     assert!(report.effects.is_empty(), "{:?}", report.effects);
+}
+
+#[test]
+fn the_deadline_binds_a_loop_of_long_string_builtins() {
+    let workspace = Workspace::new();
+    workspace.config("[limits]\nmax_operations = 1_000_000_000\ndeadline = \"1s\"\n");
+    // Each replace walks a megabyte but counts as one operation.
+    workspace.write(
+        "strings.rhai",
+        "let s = \"x\";\ns.pad(1000000, \"y\");\nloop {\n    let t = s;\n    t.replace(\"y\", \"z\");\n    let parts = t.split(\"q\");\n}\n",
+    );
+    let error = failed_plan(&workspace, "strings.rhai");
+    assert_eq!(error.kind, ScriptErrorKind::Limit, "{error}");
+    assert!(error.message.contains("deadline passed"), "{error}");
 }

@@ -42,7 +42,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
          Registers a compensation. If the script fails later, compensations run in reverse\n\
          order of registration, each effect journaled; a failing compensation is reported and\n\
          the others still run. `shipctl plan` lists what they would do. The closure sees\n\
-         captured variables as they were when on_failure was called.\n\n\
+         captured variables as they were when on_failure was called (an unchanged value is\n\
+         shared between compensations, not copied; what they capture together is limited by\n\
+         [limits] max_captured_bytes). They get compensation_deadline and max_operations of\n\
+         their own; one not started by then is reported as not run.\n\n\
          let up = helm_upgrade(#{ ... });\n\
          on_failure(|| helm_rollback(#{ release: \"cdc\", revision: up.previous_revision }));",
     ),

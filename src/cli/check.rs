@@ -20,9 +20,21 @@ pub fn check(args: CheckArgs) -> i32 {
             return error.exit_code();
         }
     };
+    // Compiling recurses as deep as the script nests: do it on the script thread, whose
+    // stack the depth limits of shipctl.toml are measured against.
+    match crate::run::on_script_thread(move || check_all(&files)) {
+        Ok(code) => code,
+        Err(error) => {
+            output::print_error(&error);
+            error.exit_code()
+        }
+    }
+}
+
+fn check_all(files: &[std::path::PathBuf]) -> i32 {
     let registry = crate::primitives::registry();
     let mut failed = 0;
-    for file in &files {
+    for file in files {
         match check_file(file, &registry) {
             Ok(()) => output::outln(&format!("ok     {}", file.display())),
             Err(error) => {

@@ -169,6 +169,57 @@ pub struct Limits {
     /// Wall-clock time the compensations get after a failure.
     #[serde(with = "crate::time::serde_duration")]
     pub compensation_deadline: Duration,
+    /// Bytes of log output (`print`, `log`, `warn`, ...) one run may write; beyond it
+    /// lines are dropped and one line at the end says how many bytes were.
+    pub max_log_bytes: u64,
+    /// Bytes of values the compensations of one run may capture together (values
+    /// shared between compensations count once).
+    pub max_captured_bytes: u64,
+}
+
+impl Limits {
+    /// The largest `max_call_levels` the script thread's stack holds. Measured in a
+    /// debug build: a script call level takes about 38 KiB of stack, and one level of
+    /// expression inside a function about 5 KiB more per call level; 500 levels of
+    /// plain calls take 19 MiB of the 256 MiB script stack. Combinations beyond what the
+    /// stack holds (deep calls, each in a deep expression, across modules) are stopped
+    /// at run time by the stack guard of the script thread.
+    pub const MAX_CALL_LEVELS: usize = 500;
+    /// The largest `max_expr_depth`: the parser takes about 7 KiB of stack per level of
+    /// nesting and evaluation about 11 KiB (debug build); 1000 levels take 11 MiB.
+    pub const MAX_EXPR_DEPTH: usize = 1000;
+    /// The largest `max_function_expr_depth` (same costs as `max_expr_depth`, but
+    /// repeated at every call level).
+    pub const MAX_FUNCTION_EXPR_DEPTH: usize = 250;
+
+    /// The numeric limits with the range each must lie in, by key: the engine reads 0
+    /// as "unlimited", so 0 is refused everywhere.
+    fn ranges(&self) -> [(&'static str, u64, u64); 10] {
+        [
+            ("max_operations", self.max_operations, u64::MAX),
+            ("max_call_levels", self.max_call_levels as u64, Self::MAX_CALL_LEVELS as u64),
+            ("max_expr_depth", self.max_expr_depth as u64, Self::MAX_EXPR_DEPTH as u64),
+            ("max_function_expr_depth", self.max_function_expr_depth as u64, Self::MAX_FUNCTION_EXPR_DEPTH as u64),
+            ("max_string_size", self.max_string_size as u64, u64::MAX),
+            ("max_array_size", self.max_array_size as u64, u64::MAX),
+            ("max_map_size", self.max_map_size as u64, u64::MAX),
+            ("max_modules", self.max_modules as u64, u64::MAX),
+            ("max_log_bytes", self.max_log_bytes, u64::MAX),
+            ("max_captured_bytes", self.max_captured_bytes, u64::MAX),
+        ]
+    }
+
+    /// The first limit out of its range: its key, and the message saying the range.
+    pub fn out_of_range(&self) -> Option<(&'static str, String)> {
+        self.ranges().into_iter().find(|(_, value, max)| *value == 0 || value > max).map(|(key, value, max)| {
+            let message = if value == 0 {
+                format!("[limits] {key} = 0 would turn the limit off; it must be at least 1")
+            } else {
+                format!("[limits] {key} = {value} is more than the script thread's stack holds; the maximum is {max}")
+            };
+            (key, message)
+        })
+    }
 }
 
 impl Default for Limits {
@@ -184,6 +235,8 @@ impl Default for Limits {
             max_modules: 64,
             deadline: Duration::from_secs(2 * 60 * 60),
             compensation_deadline: Duration::from_secs(30 * 60),
+            max_log_bytes: 10 << 20,
+            max_captured_bytes: 64 << 20,
         }
     }
 }
@@ -550,6 +603,14 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
             }
         }
     }
+    if let Some((key, message)) = config.limits.out_of_range() {
+        return Err(error(
+            "limits",
+            Some(key),
+            message,
+            Some("the defaults are in `shipctl docs config`; remove the key to use its default".to_string()),
+        ));
+    }
     if config.backups.keep == Some(0) {
         return Err(error(
             "backups",
@@ -683,6 +744,18 @@ fn locate(text: &str, file: &str, section: &str, key: Option<&str>) -> crate::er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_refuse_zero_and_values_the_stack_cannot_hold() {
+        let error = parse("[limits]\nmax_operations = 5\nmax_call_levels = 0\n", "shipctl.toml").unwrap_err();
+        assert!(error.message.contains("max_call_levels = 0"), "{error}");
+        assert_eq!(error.location.as_ref().map(|l| l.line), Some(3), "{error}");
+        let error = parse("[limits]\nmax_expr_depth = 100000\n", "shipctl.toml").unwrap_err();
+        assert!(error.message.contains("the maximum is 1000"), "{error}");
+        assert_eq!(error.location.as_ref().map(|l| l.line), Some(2), "{error}");
+        assert!(parse("[limits]\nmax_function_expr_depth = 250\n", "shipctl.toml").is_ok());
+        assert!(Limits::default().out_of_range().is_none());
+    }
 
     #[test]
     fn empty_config_has_defaults() {

@@ -87,6 +87,9 @@ pub struct Gate {
     seq: Cell<u64>,
     steps: RefCell<Vec<(String, Instant)>>,
     compensating: Cell<bool>,
+    /// Bytes of log output written so far, and bytes dropped past `max_log_bytes`.
+    log_bytes: Cell<u64>,
+    log_dropped: Cell<u64>,
     effects: RefCell<Vec<EffectReport>>,
     fatal: RefCell<Option<GateError>>,
     halt: RefCell<Option<Halt>>,
@@ -108,6 +111,8 @@ impl Gate {
             seq: Cell::new(0),
             steps: RefCell::new(Vec::new()),
             compensating: Cell::new(false),
+            log_bytes: Cell::new(0),
+            log_dropped: Cell::new(0),
             effects: RefCell::new(Vec::new()),
             fatal: RefCell::new(None),
             halt: RefCell::new(None),
@@ -341,9 +346,40 @@ impl Gate {
         self.steps.borrow_mut().clear();
     }
 
-    /// A log line from the script (`print`, `log`, `warn`, ...).
+    /// Are compensations running?
+    pub fn is_compensating(&self) -> bool {
+        self.compensating.get()
+    }
+
+    /// A log line from the script (`print`, `log`, `warn`, ...). Past the run's
+    /// `max_log_bytes` lines are dropped (counted for [`Gate::finish_log`]).
     pub fn log(&self, level: Level, message: &str, origin: Option<Location>) -> Result<(), GateError> {
         let message = self.context.redactor().redact_str(message);
+        let size = message.len() as u64;
+        let written = self.log_bytes.get().saturating_add(size);
+        if written > self.context.project.config.limits.max_log_bytes {
+            self.log_dropped.set(self.log_dropped.get().saturating_add(size));
+            return Ok(());
+        }
+        self.log_bytes.set(written);
+        self.write_log(level, message, origin)
+    }
+
+    /// After the script: if log lines were dropped, one line (in the output and the
+    /// journal) says how many bytes.
+    pub fn finish_log(&self) -> Result<(), GateError> {
+        let dropped = self.log_dropped.replace(0);
+        if dropped == 0 {
+            return Ok(());
+        }
+        let limit = self.context.project.config.limits.max_log_bytes;
+        let message = format!(
+            "{dropped} bytes of log output were dropped: the run's log reached [limits] max_log_bytes = {limit}"
+        );
+        self.write_log(Level::Warn, message, None)
+    }
+
+    fn write_log(&self, level: Level, message: String, origin: Option<Location>) -> Result<(), GateError> {
         self.context.report(&Event::Log { level, message: &message, origin: origin.as_ref() });
         self.append(|| {
             Record::Log(LogRecord {

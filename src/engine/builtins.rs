@@ -42,7 +42,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
          Registers a compensation. If the script fails later, compensations run in reverse\n\
          order of registration, each effect journaled; a failing compensation is reported and\n\
          the others still run. `shipctl plan` lists what they would do. The closure sees\n\
-         captured variables as they were when on_failure was called.\n\n\
+         captured variables as they were when on_failure was called (an unchanged value is\n\
+         shared between compensations, not copied; what they capture together is limited by\n\
+         [limits] max_captured_bytes). They get compensation_deadline and max_operations of\n\
+         their own; one not started by then is reported as not run.\n\n\
          let up = helm_upgrade(#{ ... });\n\
          on_failure(|| helm_rollback(#{ release: \"cdc\", revision: up.previous_revision }));",
     ),
@@ -106,19 +109,104 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<ScriptHost>) {
     );
 
     let compensations = Rc::clone(host);
-    engine.register_fn("on_failure", move |context: NativeCallContext, mut function: FnPtr| {
-        let origin = compensations.origin(&context);
-        // A compensation undoes what was done when it was registered: it sees captured
-        // variables as they were then, not as a loop or a later assignment left them.
-        for captured in function.iter_curry_mut() {
-            *captured = captured.flatten_clone();
+    engine.register_fn(
+        "on_failure",
+        move |context: NativeCallContext, mut function: FnPtr| -> Result<(), Box<EvalAltResult>> {
+            let origin = compensations.origin(&context);
+            snapshot_captures(&compensations, &origin.to_string(), &mut function)
+                .map_err(|reason| Box::new(EvalAltResult::ErrorTerminated(reason.into(), context.call_position())))?;
+            // The stored context carries the functions and imports the closure needs to run
+            // after the script has returned (store_data is volatile API, not deprecated).
+            #[allow(deprecated)]
+            let stored = context.store_data();
+            compensations.compensations.borrow_mut().push(Compensation { function, context: stored, origin });
+            Ok(())
+        },
+    );
+}
+
+/// A compensation undoes what was done when it was registered: it sees captured
+/// variables as they were then, not as a loop or a later assignment left them. The
+/// snapshot of a value equal to the last one taken at the same call site is shared
+/// rather than copied again (a loop registering 20,000 compensations that capture the
+/// same large list holds one copy), and new snapshots count against the run's
+/// `max_captured_bytes`.
+fn snapshot_captures(host: &ScriptHost, site: &str, function: &mut FnPtr) -> Result<(), String> {
+    let mut captures = host.captures.borrow_mut();
+    for (index, captured) in function.iter_curry_mut().enumerate() {
+        let key = (site.to_string(), index);
+        if let Some(previous) = captures.get(&key)
+            && same(captured, previous)
+        {
+            *captured = previous.clone();
+            continue;
         }
-        // The stored context carries the functions and imports the closure needs to run
-        // after the script has returned (store_data is volatile API, not deprecated).
-        #[allow(deprecated)]
-        let stored = context.store_data();
-        compensations.compensations.borrow_mut().push(Compensation { function, context: stored, origin });
-    });
+        let snapshot = captured.flatten_clone();
+        host.budget.capture(size_of(&snapshot))?;
+        let shared = snapshot.into_shared();
+        captures.insert(key, shared.clone());
+        *captured = shared;
+    }
+    Ok(())
+}
+
+/// Equal script values, read through shared cells; values of other types never are.
+fn same(a: &Dynamic, b: &Dynamic) -> bool {
+    // A value nested deeper than the stack allows is copied, not compared.
+    if super::budget::stack_exhausted() {
+        return false;
+    }
+    if a.is_unit() || b.is_unit() {
+        return a.is_unit() && b.is_unit();
+    }
+    if let (Ok(a), Ok(b)) = (a.as_int(), b.as_int()) {
+        return a == b;
+    }
+    if let (Ok(a), Ok(b)) = (a.as_bool(), b.as_bool()) {
+        return a == b;
+    }
+    if let (Ok(a), Ok(b)) = (a.as_float(), b.as_float()) {
+        return a.to_bits() == b.to_bits();
+    }
+    if let (Ok(a), Ok(b)) = (a.as_char(), b.as_char()) {
+        return a == b;
+    }
+    if let (Ok(a), Ok(b)) = (a.as_immutable_string_ref(), b.as_immutable_string_ref()) {
+        return *a == *b;
+    }
+    if let (Ok(a), Ok(b)) = (a.as_blob_ref(), b.as_blob_ref()) {
+        return *a == *b;
+    }
+    if let (Ok(a), Ok(b)) = (a.as_array_ref(), b.as_array_ref()) {
+        return a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| same(a, b));
+    }
+    if let (Ok(a), Ok(b)) = (a.as_map_ref(), b.as_map_ref()) {
+        return a.len() == b.len() && a.iter().zip(b.iter()).all(|((ka, a), (kb, b))| ka == kb && same(a, b));
+    }
+    false
+}
+
+/// About how many bytes a snapshot holds: 16 per value, plus text and blob bytes.
+fn size_of(value: &Dynamic) -> u64 {
+    const VALUE: u64 = 16;
+    if super::budget::stack_exhausted() {
+        return u64::MAX;
+    }
+    if let Ok(text) = value.as_immutable_string_ref() {
+        return VALUE + text.len() as u64;
+    }
+    if let Ok(blob) = value.as_blob_ref() {
+        return VALUE + blob.len() as u64;
+    }
+    if let Ok(array) = value.as_array_ref() {
+        return array.iter().fold(VALUE, |total, item| total.saturating_add(size_of(item)));
+    }
+    if let Ok(map) = value.as_map_ref() {
+        return map
+            .iter()
+            .fold(VALUE, |total, (key, item)| total.saturating_add(key.len() as u64).saturating_add(size_of(item)));
+    }
+    VALUE
 }
 
 /// Time enters scripts only through `now()`, and waiting only through primitives.

@@ -3,6 +3,7 @@
 //! reaches the outside world except through the [`Gate`](crate::effect::Gate).
 
 pub mod analysis;
+pub mod budget;
 mod builtins;
 mod diagnostic;
 pub mod preflight;
@@ -13,7 +14,6 @@ pub mod stdlib;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Instant;
 
 use rhai::packages::Package;
 // `NativeCallContextStore` is marked volatile (not deprecated): it is how a closure
@@ -22,6 +22,7 @@ use rhai::packages::Package;
 use rhai::NativeCallContextStore;
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Module, NativeCallContext, Position, Shared};
 
+pub use budget::{Budget, SCRIPT_STACK};
 pub use builtins::BUILTINS;
 pub use diagnostic::{Frame, ScriptError, ScriptErrorKind, render, render_parts};
 pub use resolver::STD_PREFIX;
@@ -68,6 +69,14 @@ pub fn sandbox(limits: &Limits) -> Engine {
         .set_fail_on_invalid_map_property(true);
     engine.disable_symbol("eval");
     builtins::refuse_clock(&mut engine);
+    // Engines without a run's budget (test files) still stop before the stack runs out;
+    // `build` replaces this with the budget, which checks the stack too.
+    engine.on_progress(|operations| {
+        if operations % 16 == 0 && budget::stack_exhausted() {
+            return Some(Dynamic::from(budget::stack_message()));
+        }
+        None
+    });
     engine
 }
 
@@ -91,7 +100,13 @@ pub struct ScriptHost {
     pub environment: rhai::Map,
     pub limits: Limits,
     pub sources: SourceMap,
+    /// Operations, stack, captured values: counted across modules, callbacks and
+    /// compensations.
+    pub budget: Rc<Budget>,
     compensations: RefCell<Vec<Compensation>>,
+    /// The last snapshot of each value captured by `on_failure`, by call site and
+    /// position among the captures: an unchanged value is shared, not copied again.
+    captures: RefCell<std::collections::HashMap<(String, usize), Dynamic>>,
     help: RefCell<BTreeMap<String, String>>,
 }
 
@@ -111,9 +126,11 @@ impl ScriptHost {
             params,
             known_params,
             environment,
+            budget: Rc::new(Budget::new(limits.clone())),
             limits,
             sources,
             compensations: RefCell::default(),
+            captures: RefCell::default(),
             help: RefCell::default(),
         }
     }
@@ -138,6 +155,23 @@ impl ScriptHost {
     /// The hint recorded for an error message raised through [`ScriptHost::raise`].
     pub fn help_for(&self, message: &str) -> Option<String> {
         self.help.borrow().get(message).cloned()
+    }
+
+    /// Why the run's deadline (or, while compensating, the compensations' deadline) stopped it.
+    pub fn deadline_message(&self) -> String {
+        if self.gate.is_compensating() {
+            return format!(
+                "the compensations' deadline passed ({} after they started); raise [limits] compensation_deadline \
+                 if they really need longer",
+                humantime::format_duration(self.limits.compensation_deadline)
+            );
+        }
+        format!("the run's deadline passed ({} after the start)", humantime::format_duration(self.limits.deadline))
+    }
+
+    /// The error that ends the run for a limit the budget saw passed, if one was.
+    pub fn limit_error(&self) -> Option<Box<EvalAltResult>> {
+        self.budget.tripped().map(|reason| Box::new(EvalAltResult::ErrorTerminated(reason.into(), Position::NONE)))
     }
 
     /// Take the registered compensations, oldest first.
@@ -166,18 +200,11 @@ pub fn build(host: &Rc<ScriptHost>, resolver: resolver::ScriptResolver) -> Engin
         let _ = debugger.gate.log(crate::run::Level::Debug, text, Some(origin));
     });
     let clock = Rc::clone(host);
-    engine.on_progress(move |operations| {
-        // Reading the clock on every operation would cost more than the operation.
-        if operations % 512 != 0 {
-            return None;
-        }
-        if Instant::now() >= clock.gate.context().deadline() {
-            return Some(Dynamic::from(format!(
-                "the run's deadline passed ({} after the start)",
-                humantime::format_duration(clock.limits.deadline)
-            )));
-        }
-        None
+    // Rhai's own operation count starts again in every module and compensation; the
+    // budget's does not, and it also watches the clock and the stack.
+    engine.on_progress(move |_| {
+        let deadline = clock.gate.context().deadline();
+        clock.budget.operation(deadline, || clock.deadline_message()).map(Dynamic::from)
     });
 
     builtins::register(&mut engine, host);

@@ -140,9 +140,22 @@ pub fn preflight(
                     continue;
                 }
             };
-            if !visited.insert(target.name().to_string()) {
+            if visited.contains(target.name()) {
                 continue;
             }
+            // `visited` holds the main script besides the modules.
+            if visited.len() > limits.max_modules {
+                result.errors.push(import_error(
+                    format!(
+                        "the scripts import more than {} modules in all; raise [limits] max_modules if they really need more",
+                        limits.max_modules
+                    ),
+                    &name,
+                    *position,
+                ));
+                continue;
+            }
+            visited.insert(target.name().to_string());
             match load(&target) {
                 Ok(text) => pending.push((target.name().to_string(), text)),
                 Err(message) => result.errors.push(import_error(message, &name, *position)),

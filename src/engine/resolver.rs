@@ -26,6 +26,10 @@ pub struct ScriptResolver {
     compiled: RefCell<BTreeMap<String, AST>>,
     cache: RefCell<HashMap<String, SharedModule>>,
     loading: RefCell<Vec<String>>,
+    /// Modules one run may load, nested imports included (Rhai counts per module).
+    max_modules: usize,
+    /// The run's budget: passing `max_modules` stops the run, even inside `try`.
+    budget: Option<Rc<super::Budget>>,
 }
 
 /// Where an import leads.
@@ -57,7 +61,22 @@ impl ScriptResolver {
             compiled: RefCell::new(compiled),
             cache: RefCell::default(),
             loading: RefCell::default(),
+            max_modules: usize::MAX,
+            budget: None,
         }
+    }
+
+    /// Refuse to load more than `max` modules in all, however they nest.
+    pub fn with_max_modules(mut self, max: usize) -> Self {
+        self.max_modules = max;
+        self
+    }
+
+    /// Count modules against the run's `budget`: once refused, the run stops.
+    pub fn with_budget(mut self, budget: Rc<super::Budget>) -> Self {
+        self.max_modules = budget.limits().max_modules;
+        self.budget = Some(budget);
+        self
     }
 
     /// Resolve `path` imported from the script named `importer` (a source name).
@@ -74,6 +93,24 @@ impl ScriptResolver {
             let mut chain = self.loading.borrow().clone();
             chain.push(name.clone());
             return Err(refused(&name, format!("import cycle: {}", chain.join(" -> ")), position));
+        }
+        // Each module is evaluated in a fresh state where Rhai counts imports from 0: a
+        // chain of imports is counted here, over the whole run.
+        if self.cache.borrow().len() + self.loading.borrow().len() >= self.max_modules {
+            let Some(budget) = &self.budget else {
+                return Err(Box::new(EvalAltResult::ErrorTooManyModules(position)));
+            };
+            let reason = budget
+                .trip(format!(
+                    "the script loads more than {} modules, nested imports included; raise [limits] max_modules \
+                     if it really needs more",
+                    self.max_modules
+                ))
+                .unwrap_or_default();
+            return Err(Box::new(EvalAltResult::ErrorTerminated(reason.into(), position)));
+        }
+        if super::budget::stack_exhausted() {
+            return Err(Box::new(EvalAltResult::ErrorTerminated(super::budget::stack_message().into(), position)));
         }
         let ast = match self.compiled.borrow_mut().remove(&name) {
             Some(ast) => ast,

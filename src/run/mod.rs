@@ -29,9 +29,6 @@ use crate::engine::{self, ScriptError, ScriptErrorKind, ScriptHost, SourceMap, S
 use crate::error::{Error, Location, did_you_mean};
 use crate::journal::{Footer, Header, JournalWriter, Record, Recording, RunStatus, new_run_id};
 
-/// The script thread's stack: deep enough for the call-depth limit in debug builds.
-const SCRIPT_STACK: usize = 64 * 1024 * 1024;
-
 /// What to run, and how.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -128,12 +125,17 @@ pub fn execute(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> Resul
 }
 
 /// Run `work` on a thread of its own whose stack is deep enough for the configured call
-/// depth in any build profile (engines and their values stay on that one thread).
+/// depth in any build profile (engines and their values stay on that one thread), with
+/// the stack guard of [`engine::budget`] armed. Everything that compiles or runs a
+/// script (run, plan, check, test, watch) goes through here.
 pub fn on_script_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
     let thread = std::thread::Builder::new()
         .name("script".to_string())
-        .stack_size(SCRIPT_STACK)
-        .spawn(work)
+        .stack_size(engine::SCRIPT_STACK)
+        .spawn(move || {
+            engine::budget::mark_script_thread(engine::SCRIPT_STACK);
+            work()
+        })
         .map_err(|error| Error::Internal(format!("cannot start the script thread: {error}")))?;
     thread.join().map_err(|_| Error::Internal("the script thread panicked; see the message above".to_string()))
 }
@@ -263,12 +265,14 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         limits.clone(),
         sources.clone(),
     ));
-    let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules);
+    let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules)
+        .with_budget(Rc::clone(&host.budget));
     let engine = engine::build(&host, resolver);
 
     let outcome = catch_unwind(AssertUnwindSafe(|| engine.run_ast(&main)));
     let mut error = match outcome {
-        Ok(Ok(())) => None,
+        // A builtin that swallowed a callback's limit error does not make the run succeed.
+        Ok(Ok(())) => host.limit_error().map(|error| script_error(&host, &error, &script, &limits)),
         Ok(Err(error)) => Some(script_error(&host, &error, &script, &limits)),
         Err(_) => Some(ScriptError {
             kind: ScriptErrorKind::Runtime,
@@ -293,6 +297,12 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     if error.is_none() {
         // A plan's compensations ran only to be shown; they did not fail the plan.
         compensation_reports.clear();
+    }
+
+    if let Err(log_error) = host.gate.finish_log()
+        && error.is_none()
+    {
+        return Err(Error::Internal(log_error.message));
     }
 
     // An executor that expected more (a replay whose recording goes on) says so now.
@@ -360,20 +370,22 @@ fn compensate(
     limits: &crate::config::Limits,
 ) -> Vec<CompensationReport> {
     host.gate.set_compensating(true);
-    host.gate.context().set_deadline(Instant::now() + limits.compensation_deadline);
+    let deadline = Instant::now() + limits.compensation_deadline;
+    host.gate.context().set_deadline(deadline);
+    host.budget.start_compensations();
     if failed {
         host.gate.context().report(&Event::CompensationsStarted { count: compensations.len() });
     }
     let mut reports = Vec::with_capacity(compensations.len());
     for compensation in compensations.iter().rev() {
-        #[allow(deprecated)]
-        let context = compensation.context.create_context(engine);
-        let result =
-            catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
-        let failure = match result {
-            Ok(Ok(_)) => None,
-            Ok(Err(failure)) => Some(script_error(host, &failure, script, limits).to_string()),
-            Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
+        // A compensation too quick to reach the budget's clock check still starts only
+        // before the deadline; once a limit stopped one, the others are not started.
+        if Instant::now() >= deadline {
+            host.budget.trip(host.deadline_message());
+        }
+        let failure = match host.budget.tripped() {
+            Some(reason) => Some(format!("not run: {reason}")),
+            None => run_compensation(host, engine, compensation, script, limits),
         };
         if failed {
             host.gate
@@ -383,6 +395,24 @@ fn compensate(
         reports.push(CompensationReport { origin: compensation.origin.clone(), error: failure });
     }
     reports
+}
+
+/// One compensation, its error (a limit it passed, even if a builtin swallowed it) if any.
+fn run_compensation(
+    host: &ScriptHost,
+    engine: &rhai::Engine,
+    compensation: &engine::Compensation,
+    script: &str,
+    limits: &crate::config::Limits,
+) -> Option<String> {
+    #[allow(deprecated)]
+    let context = compensation.context.create_context(engine);
+    let result = catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
+    match result {
+        Ok(Ok(_)) => host.limit_error().map(|error| script_error(host, &error, script, limits).to_string()),
+        Ok(Err(failure)) => Some(script_error(host, &failure, script, limits).to_string()),
+        Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
+    }
 }
 
 fn script_error(

@@ -115,11 +115,10 @@ fn run_file_inner(
     let host =
         Rc::new(builtins::TestHost::new(name.clone(), canonical.parent().map(Path::to_path_buf).unwrap_or_default()));
     let mut engine = engine::sandbox(&limits);
-    engine.set_module_resolver(engine::resolver::ScriptResolver::new(
-        &project.root,
-        sources.clone(),
-        preflight.modules,
-    ));
+    engine.set_module_resolver(
+        engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules)
+            .with_max_modules(limits.max_modules),
+    );
     builtins::register(&mut engine, &host);
     if let Err(error) = engine.run_ast(&ast) {
         let error = ScriptError::from_eval(&error, &name, &limits);

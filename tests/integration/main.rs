@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod fake_tool;
 mod helm;
+mod hostile_limits;
 mod hostile_names;
 mod hostile_paths;
 mod journal;

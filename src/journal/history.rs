@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::reader::parse_header;
-use super::{JournalError, Record};
+use super::JournalError;
+use super::reader::{Lines, parse_footer, parse_header};
 
 /// One run, as listed by `shipctl history`.
 #[derive(Debug, Clone, Serialize)]
@@ -23,7 +23,8 @@ pub struct RunSummary {
 }
 
 /// Every journal in `dir`, newest first. Files that are not journals are skipped with
-/// a warning on the log.
+/// a warning on the log; so is anything that is not a regular file (a FIFO, a socket,
+/// a symbolic link, a directory named `*.jsonl`), which is never opened.
 pub fn list_runs(dir: &Path) -> Result<Vec<RunSummary>, JournalError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -38,6 +39,11 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunSummary>, JournalError> {
         if path.extension().and_then(|extension| extension.to_str()) != Some("jsonl") {
             continue;
         }
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.file_type().is_file());
+        if !regular {
+            tracing::warn!("skipping {}: not a regular file", path.display());
+            continue;
+        }
         match summarize(&path) {
             Ok(summary) => runs.push(summary),
             Err(error) => tracing::warn!("skipping {}: {error}", path.display()),
@@ -48,15 +54,15 @@ pub fn list_runs(dir: &Path) -> Result<Vec<RunSummary>, JournalError> {
 }
 
 fn summarize(path: &Path) -> Result<RunSummary, JournalError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| JournalError::Read { path: path.to_path_buf(), source })?;
-    let first = text.lines().next().unwrap_or("");
+    let mut lines = Lines::open(path)?;
+    let first = lines.next_line()?.map(|line| line.text).unwrap_or_default();
     let header =
-        parse_header(first).map_err(|message| JournalError::Invalid { path: path.to_path_buf(), line: 1, message })?;
-    let footer = text.lines().last().and_then(|line| match serde_json::from_str::<Record>(line) {
-        Ok(Record::Footer(footer)) => Some(footer),
-        _ => None,
-    });
+        parse_header(&first).map_err(|message| JournalError::Invalid { path: path.to_path_buf(), line: 1, message })?;
+    let mut last = None;
+    while let Some(line) = lines.next_line()? {
+        last = Some(line.text);
+    }
+    let footer = last.as_deref().and_then(parse_footer);
     let (status, duration_ms) = match footer {
         Some(footer) => (footer.status.to_string(), Some(footer.duration_ms)),
         None => ("unfinished".to_string(), None),

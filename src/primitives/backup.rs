@@ -343,9 +343,13 @@ impl Primitive for Backup {
                 let id = new_id(&name, &context.environment_name, created);
                 let temporary = Temporary::new(store.temporary(&id, "tar.gz"));
                 context.progress(&format!("archiving {}", dir.display()));
-                archive::create(&dir, temporary.path()).map_err(EffectError::new)?;
-                context.progress("verifying the archive");
-                archive::verify(temporary.path()).map_err(EffectError::new)?;
+                let archived = archive::create(&dir, temporary.path(), context.deadline())
+                    .and_then(|()| {
+                        context.progress("verifying the archive");
+                        archive::verify(temporary.path(), context.deadline())
+                    })
+                    .map_err(|error| archive_error(error, &dir, context));
+                archived?;
                 let (sha256, bytes) = hash_file(temporary.path())?;
                 let record = BackupRecord {
                     format: RECORD_FORMAT,
@@ -589,5 +593,21 @@ impl Primitive for Restore {
             None => (params.backup.field("sha256").unwrap_or_default().to_string(), 0),
         };
         Ok(RestoreOutput { id: id.to_string(), kind, target, sha256, bytes, restored: true })
+    }
+}
+
+/// An archive's error for the script. A passed deadline says so, with which backup it
+/// stopped; the partial archive is removed with its `Temporary`.
+fn archive_error(error: archive::ArchiveError, dir: &Path, context: &EffectContext) -> EffectError {
+    match error {
+        archive::ArchiveError::Failed(message) => EffectError::new(message),
+        archive::ArchiveError::Deadline => {
+            let passed =
+                context.check_deadline().err().unwrap_or_else(|| EffectError::new("the run's deadline passed"));
+            EffectError {
+                message: format!("{} while archiving {} (backup of files)", passed.message, dir.display()),
+                ..passed
+            }
+        }
     }
 }

@@ -184,12 +184,33 @@ pub(super) fn parse_record(line: &str) -> Result<Record, RecordError> {
             env!("CARGO_PKG_VERSION")
         )));
     }
-    let record: Record = serde_path_to_error::deserialize(value).map_err(|error| {
-        let field = error.path().to_string();
-        RecordError::Invalid(format!("broken {kind} record: field {field}: {}", error.into_inner()))
-    })?;
+    let record = typed_record(&kind, value)
+        .map_err(|message| RecordError::Invalid(format!("broken {kind} record: {message}")))?;
     check_record(&record).map_err(|message| RecordError::Invalid(format!("broken {kind} record: {message}")))?;
     Ok(record)
+}
+
+/// Deserialize the record of type `kind` through its own struct, so an error names the
+/// field (serde cannot see fields through the internally tagged [`Record`]).
+fn typed_record(kind: &str, value: serde_json::Value) -> Result<Record, String> {
+    fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+        serde_path_to_error::deserialize(value).map_err(|error| {
+            let field = error.path().to_string();
+            match field.as_str() {
+                "." => error.into_inner().to_string(),
+                _ => format!("field {field}: {}", error.into_inner()),
+            }
+        })
+    }
+    match kind {
+        "header" => typed(value).map(Record::Header),
+        "step" => typed(value).map(Record::Step),
+        "intent" => typed(value).map(Record::Intent),
+        "outcome" => typed(value).map(Record::Outcome),
+        "log" => typed(value).map(Record::Log),
+        "footer" => typed(value).map(Record::Footer),
+        other => Err(format!("unknown record type {other:?}")),
+    }
 }
 
 /// The header alone, for listings.

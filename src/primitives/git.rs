@@ -149,7 +149,9 @@ static PUSH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Bound every socket libgit2 opens from now on (connect, and each read and write) by
 /// `remaining`, so a remote that accepts and never answers cannot outlive the deadline.
 fn bound_transport(remaining: std::time::Duration) -> Result<(), EffectError> {
-    let milliseconds = i32::try_from(remaining.as_millis()).unwrap_or(i32::MAX).max(1);
+    // Rounded up: a socket must not give up before the deadline, or the error would be
+    // a plain timeout instead of the deadline's.
+    let milliseconds = i32::try_from(remaining.as_millis() + 1).unwrap_or(i32::MAX);
     // SAFETY: these set plain integers in libgit2's global options; the PUSH lock
     // keeps two pushes of this process from setting them at once.
     let set = unsafe {

@@ -348,7 +348,7 @@ impl Primitive for Backup {
                         context.progress("verifying the archive");
                         archive::verify(temporary.path(), context.deadline())
                     })
-                    .map_err(|error| archive_error(error, &dir, context));
+                    .map_err(|error| archive_error(error, &format!("archiving {}", dir.display()), context));
                 archived?;
                 let (sha256, bytes) = hash_file(temporary.path())?;
                 let record = BackupRecord {
@@ -475,7 +475,7 @@ fn check_integrity(store: &Store, record: &BackupRecord, reference: &BackupRef) 
 
 /// Replace `target` with the archive's contents: extract beside it, then swap, so a
 /// failed extraction leaves the directory as it was.
-fn restore_files(store: &Store, record: &BackupRecord) -> Result<PathBuf, EffectError> {
+fn restore_files(store: &Store, record: &BackupRecord, context: &EffectContext) -> Result<PathBuf, EffectError> {
     let target = PathBuf::from(&record.target);
     let parent =
         target.parent().ok_or_else(|| EffectError::new(format!("cannot restore into {}", target.display())))?;
@@ -486,7 +486,8 @@ fn restore_files(store: &Store, record: &BackupRecord) -> Result<PathBuf, Effect
     let _ = std::fs::remove_dir_all(staging.path());
     std::fs::create_dir(staging.path())
         .map_err(|error| EffectError::new(format!("cannot create {}: {error}", staging.path().display())))?;
-    archive::extract(&store.data_path(record), staging.path()).map_err(EffectError::new)?;
+    archive::extract(&store.data_path(record), staging.path(), context.deadline())
+        .map_err(|error| archive_error(error, &format!("extracting into {}", target.display()), context))?;
     let previous = Temporary::new(parent.join(format!(".{name}.replaced-{}", record.id)));
     let _ = std::fs::remove_dir_all(previous.path());
     let existed = target.exists();
@@ -555,7 +556,7 @@ impl Primitive for Restore {
                     return Err(EffectError::new(format!("backup {id} is of files; postgres does not apply")));
                 }
                 context.progress(&format!("extracting into {}", record.target));
-                restore_files(&store, &record)?.display().to_string()
+                restore_files(&store, &record, context)?.display().to_string()
             }
         };
         Ok(RestoreOutput {
@@ -596,18 +597,15 @@ impl Primitive for Restore {
     }
 }
 
-/// An archive's error for the script. A passed deadline says so, with which backup it
-/// stopped; the partial archive is removed with its `Temporary`.
-fn archive_error(error: archive::ArchiveError, dir: &Path, context: &EffectContext) -> EffectError {
+/// An archive's error for the script. A passed deadline says so, with what it stopped
+/// (`doing`: "archiving <dir>"); the partial file or directory goes with its `Temporary`.
+fn archive_error(error: archive::ArchiveError, doing: &str, context: &EffectContext) -> EffectError {
     match error {
         archive::ArchiveError::Failed(message) => EffectError::new(message),
         archive::ArchiveError::Deadline => {
             let passed =
                 context.check_deadline().err().unwrap_or_else(|| EffectError::new("the run's deadline passed"));
-            EffectError {
-                message: format!("{} while archiving {} (backup of files)", passed.message, dir.display()),
-                ..passed
-            }
+            EffectError { message: format!("{} while {doing}", passed.message), ..passed }
         }
     }
 }

@@ -52,6 +52,12 @@ fn io_error(context: impl FnOnce() -> String, error: std::io::Error) -> ArchiveE
     if deadline { ArchiveError::Deadline } else { ArchiveError::Failed(format!("{}: {error}", context())) }
 }
 
+/// Any error once the deadline has passed is the deadline's: the `tar` crate wraps the
+/// reader's error in its own words, and what stopped the work is the deadline.
+fn within<T>(deadline: Instant, result: Result<T, ArchiveError>) -> Result<T, ArchiveError> {
+    result.map_err(|error| if Instant::now() >= deadline { ArchiveError::Deadline } else { error })
+}
+
 fn check(deadline: Instant) -> Result<(), ArchiveError> {
     if Instant::now() >= deadline { Err(ArchiveError::Deadline) } else { Ok(()) }
 }
@@ -61,6 +67,10 @@ fn check(deadline: Instant) -> Result<(), ArchiveError> {
 /// bytes). Symbolic links are stored as links, not followed, so an archive never holds
 /// what lies outside the directory.
 pub fn create(source: &Path, file: &Path, deadline: Instant) -> Result<(), ArchiveError> {
+    within(deadline, create_until(source, file, deadline))
+}
+
+fn create_until(source: &Path, file: &Path, deadline: Instant) -> Result<(), ArchiveError> {
     let failed = |error: std::io::Error| io_error(|| format!("cannot write {}", file.display()), error);
     let output = File::create(file).map_err(failed)?;
     let encoder = GzEncoder::new(BufWriter::new(output), Compression::default());
@@ -104,6 +114,10 @@ fn append<W: Write>(
 /// Read the archive to its end: every header and every byte of every entry, and the
 /// gzip trailer's checksum, stopping once `deadline` passes. Returns the number of entries.
 pub fn verify(file: &Path, deadline: Instant) -> Result<usize, ArchiveError> {
+    within(deadline, verify_until(file, deadline))
+}
+
+fn verify_until(file: &Path, deadline: Instant) -> Result<usize, ArchiveError> {
     let damaged = |error: std::io::Error| io_error(|| format!("{} is damaged", file.display()), error);
     let input = File::open(file).map_err(|error| io_error(|| format!("cannot open {}", file.display()), error))?;
     let bounded = Bounded { inner: BufReader::new(input), deadline };
@@ -123,14 +137,39 @@ pub fn verify(file: &Path, deadline: Instant) -> Result<usize, ArchiveError> {
     Ok(count)
 }
 
-/// Extract the archive into the (new, empty) directory `into`. The `tar` crate refuses
-/// entries that would land outside it.
-pub fn extract(file: &Path, into: &Path) -> Result<(), String> {
-    let input = File::open(file).map_err(|error| format!("cannot open {}: {error}", file.display()))?;
-    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(input)));
+/// Extract the archive into the (new, empty) directory `into`, stopping with
+/// [`ArchiveError::Deadline`] once `deadline` passes (the caller removes the partial
+/// directory). The `tar` crate refuses entries that would land outside it.
+pub fn extract(file: &Path, into: &Path, deadline: Instant) -> Result<(), ArchiveError> {
+    within(deadline, extract_until(file, into, deadline))
+}
+
+fn extract_until(file: &Path, into: &Path, deadline: Instant) -> Result<(), ArchiveError> {
+    let failed = |error: std::io::Error| {
+        io_error(|| format!("cannot extract {} into {}", file.display(), into.display()), error)
+    };
+    let input = File::open(file).map_err(failed)?;
+    let mut archive = tar::Archive::new(GzDecoder::new(Bounded { inner: BufReader::new(input), deadline }));
     archive.set_preserve_permissions(true);
     archive.set_overwrite(false);
-    archive.unpack(into).map_err(|error| format!("cannot extract {} into {}: {error}", file.display(), into.display()))
+    // Directories last, deepest first, as `Archive::unpack` does: a read-only directory
+    // must not stop its own files from being written.
+    let mut directories = Vec::new();
+    for entry in archive.entries().map_err(failed)? {
+        check(deadline)?;
+        let mut entry = entry.map_err(failed)?;
+        if entry.header().entry_type() == tar::EntryType::Directory {
+            directories.push(entry);
+        } else {
+            entry.unpack_in(into).map_err(failed)?;
+        }
+    }
+    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+    for mut directory in directories {
+        check(deadline)?;
+        directory.unpack_in(into).map_err(failed)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -150,7 +189,7 @@ mod tests {
         assert_eq!(verify(&file, later).unwrap(), 4, "., a.txt, nested, nested/b.txt");
         let into = dir.path().join("restored");
         std::fs::create_dir(&into).unwrap();
-        extract(&file, &into).unwrap();
+        extract(&file, &into, later).unwrap();
         assert_eq!(std::fs::read_to_string(into.join("nested/b.txt")).unwrap(), "beta".repeat(1000));
 
         let mut bytes = std::fs::read(&file).unwrap();
@@ -173,5 +212,8 @@ mod tests {
         let later = Instant::now() + std::time::Duration::from_secs(600);
         create(&source, &file, later).unwrap();
         assert_eq!(verify(&file, Instant::now()), Err(ArchiveError::Deadline));
+        let into = dir.path().join("restored");
+        std::fs::create_dir(&into).unwrap();
+        assert_eq!(extract(&file, &into, Instant::now()), Err(ArchiveError::Deadline));
     }
 }

@@ -310,3 +310,50 @@ fn a_line_that_is_not_utf8_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_approval_nobody_answers_ends_at_the_deadline() {
+    let workspace = Workspace::new();
+    workspace.config(
+        "[environments.production]\nprotected = true\napprovers = [\"alice\"]\n\n[limits]\ndeadline = \"2s\"\n",
+    );
+    workspace.write("release.rhai", "approve(#{ reason: \"ship it\" });\n");
+    crate::support::commit_all(workspace.path(), "scripts");
+    // A terminal whose other end never types: stdin is the pty's slave side.
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the given ints; the rest may be null.
+    let opened =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned by nothing else.
+    let (_master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(master), std::os::fd::OwnedFd::from_raw_fd(slave))
+    };
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipctl"))
+        .args(["run", "release.rhai", "--env", "production"])
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .env("USER", "alice")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(code.is_some_and(|code| code != 0 && code != 101), "the approval outlived the deadline: {code:?} {stderr}");
+    assert!(stderr.contains("deadline passed while waiting for approval"), "{stderr}");
+}

@@ -358,14 +358,11 @@ fn compensate(
     }
     let mut reports = Vec::with_capacity(compensations.len());
     for compensation in compensations.iter().rev() {
-        #[allow(deprecated)]
-        let context = compensation.context.create_context(engine);
-        let result =
-            catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
-        let failure = match result {
-            Ok(Ok(_)) => None,
-            Ok(Err(failure)) => Some(script_error(host, &failure, script, limits).to_string()),
-            Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
+        // Past the compensation deadline the rest are reported, not run: a short closure
+        // never reaches the engine's own clock check, and 20,000 of them would not stop.
+        let failure = match host.gate.context().check_deadline() {
+            Err(passed) => Some(format!("not run: {} (the compensation deadline)", passed.message)),
+            Ok(()) => run_compensation(host, engine, compensation, script, limits),
         };
         if failed {
             host.gate
@@ -375,6 +372,24 @@ fn compensate(
         reports.push(CompensationReport { origin: compensation.origin.clone(), error: failure });
     }
     reports
+}
+
+/// Call one compensation; its error, if it failed.
+fn run_compensation(
+    host: &ScriptHost,
+    engine: &rhai::Engine,
+    compensation: &engine::Compensation,
+    script: &str,
+    limits: &crate::config::Limits,
+) -> Option<String> {
+    #[allow(deprecated)]
+    let context = compensation.context.create_context(engine);
+    let result = catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
+    match result {
+        Ok(Ok(_)) => None,
+        Ok(Err(failure)) => Some(script_error(host, &failure, script, limits).to_string()),
+        Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
+    }
 }
 
 fn script_error(

@@ -357,3 +357,44 @@ fn an_approval_nobody_answers_ends_at_the_deadline() {
     assert!(code.is_some_and(|code| code != 0 && code != 101), "the approval outlived the deadline: {code:?} {stderr}");
     assert!(stderr.contains("deadline passed while waiting for approval"), "{stderr}");
 }
+
+#[test]
+fn many_quick_compensations_stop_at_the_compensation_deadline() {
+    let workspace = Workspace::new();
+    workspace.config("[limits]\ncompensation_deadline = \"1s\"\n");
+    // Each compensation is a real effect (journaled, fsync'd): 20,000 of them take far
+    // longer than the second they are given.
+    workspace.write("release.rhai", "for i in 0..20000 { on_failure(|| now()); }\nfail(\"stop\");\n");
+    let started = Instant::now();
+    let report = workspace.run("release.rhai", &[]);
+    let took = started.elapsed();
+    assert_eq!(report.status, RunStatus::Failed, "{:?}", report.error);
+    assert_eq!(report.compensations.len(), 20000);
+    assert!(took < Duration::from_secs(20), "the compensations outlived their 1s deadline: {took:?}");
+    let skipped = report
+        .compensations
+        .iter()
+        .filter(|compensation| compensation.error.as_deref().is_some_and(|error| error.contains("not run")))
+        .count();
+    assert!(skipped > 0, "some compensations were left for the deadline");
+    let last = report.compensations.last().unwrap().error.clone().unwrap_or_default();
+    assert!(last.contains("deadline passed") && last.contains("compensation deadline"), "{last}");
+}
+
+#[test]
+fn no_effect_starts_after_the_deadline_even_when_the_script_catches_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let workspace = Workspace::new();
+    workspace.config("[limits]\ndeadline = \"1s\"\n");
+    // Too few operations for the engine's own clock check to come round.
+    workspace.write(
+        "release.rhai",
+        &format!("try {{ http_check(#{{ url: \"http://127.0.0.1:{port}/\" }}); }} catch (e) {{}}\nlet t = now();\n"),
+    );
+    let report = workspace.run("release.rhai", &[]);
+    assert_eq!(report.status, RunStatus::Failed, "{:?}", report.error);
+    assert_eq!(report.effects.len(), 2, "{:?}", report.effects);
+    let late = report.effects[1].error.clone().unwrap_or_default();
+    assert!(late.contains("deadline passed"), "the second effect ran after the deadline: {:?}", report.effects[1]);
+}

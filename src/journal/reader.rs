@@ -34,19 +34,22 @@ impl Journal {
 }
 
 /// Open `path` for reading if it is a regular file (or a link to one). Anything else
-/// (a FIFO, a device, a directory) is refused before `open`, which on a FIFO would wait
-/// for a writer forever.
+/// (a FIFO, a device, a directory) is refused. The file is opened non-blocking and
+/// checked through the open handle, so a FIFO put in place between a check and the
+/// `open` cannot make the open wait for a writer forever.
 pub(super) fn open_regular(path: &Path) -> Result<File, JournalError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let read_error = |source| JournalError::Read { path: path.to_path_buf(), source };
-    let metadata = std::fs::metadata(path).map_err(read_error)?;
-    if !metadata.is_file() {
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(read_error)?;
+    if !file.metadata().map_err(read_error)?.is_file() {
         return Err(JournalError::Invalid {
             path: path.to_path_buf(),
             line: 1,
             message: "not a regular file (a FIFO, device or directory is never read as a journal)".to_string(),
         });
     }
-    File::open(path).map_err(read_error)
+    // O_NONBLOCK means nothing for a regular file's reads; nothing to undo.
+    Ok(file)
 }
 
 /// One line of a journal, without its line break.

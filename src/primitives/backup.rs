@@ -392,7 +392,7 @@ impl Primitive for Backup {
                 (Kind::Postgres, name, display, extension, bytes)
             }
             Source::Files(name) => {
-                let bytes = if context.refresh { directory_size(&files_dir(&name, context)?) } else { 0 };
+                let bytes = if context.refresh { directory_size(&files_dir(&name, context)?, context)? } else { 0 };
                 (Kind::Files, name, String::new(), "tar.gz", bytes)
             }
         };
@@ -418,23 +418,23 @@ impl Primitive for Backup {
     }
 }
 
-/// Bytes in the regular files under `dir` (for `plan --refresh`).
-fn directory_size(dir: &Path) -> u64 {
+/// Bytes in the regular files under `dir` (for `plan --refresh`), within the deadline.
+/// Links are not followed, so a link loop is walked once.
+fn directory_size(dir: &Path, context: &EffectContext) -> Result<u64, EffectError> {
     let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        context.check_deadline().map_err(|passed| EffectError {
+            message: format!("{} while measuring {}", passed.message, dir.display()),
+            ..passed
+        })?;
+        let Ok(entry) = entry else {
             continue;
         };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => pending.push(entry.path()),
-                Ok(kind) if kind.is_file() => total += entry.metadata().map(|meta| meta.len()).unwrap_or(0),
-                _ => {}
-            }
+        if entry.file_type().is_file() {
+            total += entry.metadata().map(|meta| meta.len()).unwrap_or(0);
         }
     }
-    total
+    Ok(total)
 }
 
 /// The sha256 and size of the data are what was recorded, and the result map (if one

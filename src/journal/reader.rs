@@ -4,7 +4,7 @@
 //! uses it. Anything wrong is an error naming the file and the line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::validate::{KNOWN_TYPES, MAX_LINE_BYTES, check_record};
@@ -73,6 +73,25 @@ impl Lines<BufReader<File>> {
     /// The lines of the regular file at `path`.
     pub(super) fn open(path: &Path) -> Result<Self, JournalError> {
         Ok(Lines::new(BufReader::new(open_regular(path)?), path))
+    }
+}
+
+impl Lines<BufReader<File>> {
+    /// Skip ahead to the last `window` bytes of the file, past the first line break
+    /// there, when that is further than where reading is now: listings want the last
+    /// line, and a huge journal must not be read through to find it. `window` must be
+    /// more than the longest line with its break, so the last line is never skipped.
+    pub(super) fn skip_to_tail(&mut self, window: u64) -> Result<(), JournalError> {
+        let io = |source| JournalError::Read { path: self.path.clone(), source };
+        let position = self.reader.stream_position().map_err(io)?;
+        let length = self.reader.get_ref().metadata().map_err(io)?.len();
+        let tail = length.saturating_sub(window);
+        if tail <= position {
+            return Ok(());
+        }
+        self.reader.seek(SeekFrom::Start(tail)).map_err(io)?;
+        self.reader.skip_until(b'\n').map_err(io)?;
+        Ok(())
     }
 }
 

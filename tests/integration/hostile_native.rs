@@ -398,3 +398,31 @@ fn no_effect_starts_after_the_deadline_even_when_the_script_catches_it() {
     let late = report.effects[1].error.clone().unwrap_or_default();
     assert!(late.contains("deadline passed"), "the second effect ran after the deadline: {:?}", report.effects[1]);
 }
+
+#[test]
+fn a_files_backup_stores_links_as_links_and_never_walks_a_loop() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "outside the directory").unwrap();
+    let workspace = Workspace::new();
+    workspace.write("uploads/a.txt", "alpha");
+    std::os::unix::fs::symlink(".", workspace.path().join("uploads/loop")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), workspace.path().join("uploads/out")).unwrap();
+    mkfifo(&workspace.path().join("uploads/pipe"));
+    workspace.write("backup.rhai", "backup(#{ files: \"uploads\" });\n");
+    let report = workspace.run("backup.rhai", &[]);
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    let path = report.effects[0].result.as_ref().unwrap()["path"].as_str().unwrap().to_string();
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        if name.ends_with("loop") || name.ends_with("out") {
+            assert_eq!(entry.header().entry_type(), tar::EntryType::Symlink, "{name}");
+        }
+        names.push(name);
+    }
+    assert!(names.iter().all(|name| !name.contains("secret")), "{names:?}");
+    assert_eq!(names.len(), 5, ". a.txt loop out pipe: {names:?}");
+}

@@ -100,15 +100,49 @@ fn append<W: Write>(
     let relative = path.strip_prefix(source).unwrap_or(path);
     let name = Path::new(".").join(relative);
     let failed = |error: std::io::Error| io_error(|| format!("cannot archive {}", path.display()), error);
-    if !entry.file_type().is_file() {
-        // Directories, links (stored as links) and special files: a header, no data.
+    let kind = entry.file_type();
+    if kind.is_dir() || kind.is_symlink() {
+        // A header, no data; a link is stored as a link.
         return builder.append_path_with_name(path, &name).map_err(failed);
     }
     let metadata = entry.metadata().map_err(|error| failed(std::io::Error::from(error)))?;
+    if !kind.is_file() {
+        return append_special(builder, &name, &metadata).map_err(failed);
+    }
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(&metadata, tar::HeaderMode::Complete);
     let input = File::open(path).map_err(failed)?;
     builder.append_data(&mut header, &name, Bounded { inner: input, deadline }).map_err(failed)
+}
+
+/// A FIFO or a device as `Archive::unpack` can make it again: a header, no data. A
+/// socket cannot be stored (nothing could recreate it) and is left out.
+fn append_special<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &Path,
+    metadata: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let kind = metadata.file_type();
+    let entry_type = if kind.is_fifo() {
+        tar::EntryType::Fifo
+    } else if kind.is_char_device() {
+        tar::EntryType::Char
+    } else if kind.is_block_device() {
+        tar::EntryType::Block
+    } else {
+        return Ok(());
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(metadata, tar::HeaderMode::Complete);
+    header.set_entry_type(entry_type);
+    header.set_size(0);
+    if entry_type != tar::EntryType::Fifo {
+        let device = metadata.rdev();
+        header.set_device_major(libc::major(device))?;
+        header.set_device_minor(libc::minor(device))?;
+    }
+    builder.append_data(&mut header, name, std::io::empty())
 }
 
 /// Read the archive to its end: every header and every byte of every entry, and the

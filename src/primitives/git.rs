@@ -1,5 +1,6 @@
 //! `tag`: annotated git tags with git2, pushed over any transport git2 was built with
-//! (`file://` and local paths here).
+//! (`file://` and local paths, `http://` and `git://`; no TLS, no ssh), within the
+//! run's deadline.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -218,8 +219,8 @@ fn push(
     Ok(())
 }
 
-/// The deadline error, saying which push it stopped. The tag is created locally; the
-/// remote got nothing (a push is one atomic ref update on the remote side).
+/// The deadline error, saying which push it stopped. The tag stays in the local
+/// repository; a rerun pushes it again (pushing the same tag twice changes nothing).
 fn deadline_passed(error: EffectError, tag: &str, remote_name: &str) -> EffectError {
     EffectError { message: format!("{} while pushing tag {tag} to {remote_name}", error.message), ..error }
 }

@@ -3,6 +3,8 @@
 //! parsed record is checked before replay, resume or a listing uses it, so nothing
 //! downstream has to guess (slice a sha, subtract from a line number, trust a seq).
 
+use std::path::{Component, Path};
+
 use crate::error::Location;
 
 use super::{FORMAT_VERSION, Header, Record};
@@ -44,6 +46,9 @@ pub fn check_record(record: &Record) -> Result<(), String> {
                 check_name("step", step)?;
             }
             check_location("origin", &intent.origin)?;
+            if !intent.args.is_object() {
+                return Err("args is not an object (a primitive's arguments are a map)".to_string());
+            }
             check_timestamp("at", &intent.at)
         }
         Record::Outcome(outcome) => {
@@ -52,6 +57,12 @@ pub fn check_record(record: &Record) -> Result<(), String> {
             check_timestamp("started_at", &outcome.started_at)?;
             check_timestamp("ended_at", &outcome.ended_at)?;
             check_duration(Some(outcome.duration_ms))?;
+            if outcome.ok && outcome.error.is_some() {
+                return Err("ok is true but the outcome has an error".to_string());
+            }
+            if !outcome.ok && outcome.result.is_some() {
+                return Err("ok is false but the outcome has a result".to_string());
+            }
             if let Some(run) = &outcome.replayed_from {
                 check_run_id("replayed_from", run)?;
             }
@@ -85,8 +96,14 @@ fn check_header(header: &Header) -> Result<(), String> {
     if header.mode != "run" && header.mode != "plan" {
         return Err(format!("mode {:?} is neither \"run\" nor \"plan\"", header.mode));
     }
-    if header.script.is_empty() || header.script.contains('\0') {
-        return Err(format!("script {:?} is not a file name", header.script));
+    // Lexical only: where the script may be is decided where it is opened.
+    let script = Path::new(&header.script);
+    let climbs = script.components().any(|part| !matches!(part, Component::Normal(_) | Component::CurDir));
+    if header.script.is_empty() || header.script.contains('\0') || climbs {
+        return Err(format!("script {:?} is not a path inside the scripts root", header.script));
+    }
+    if !Path::new(&header.root).is_absolute() || header.root.contains('\0') {
+        return Err(format!("root {:?} is not an absolute path", header.root));
     }
     if !is_hex(&header.script_sha256, &[64]) {
         return Err(format!("script_sha256 {:?} is not a sha256 (64 hex digits)", header.script_sha256));

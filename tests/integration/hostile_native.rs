@@ -249,6 +249,11 @@ fn journals_with_out_of_range_or_mistyped_fields_are_refused_naming_the_line() {
         ("header", "format", serde_json::json!(0), "format"),
         ("header", "repo", serde_json::json!({ "commit": "not-a-commit", "dirty": false }), "commit"),
         ("footer", "effects", serde_json::json!(1u64 << 60), "out of range"),
+        ("intent", "args", serde_json::json!([1, 2]), "not an object"),
+        ("outcome", "error", serde_json::json!("but it worked"), "has an error"),
+        ("header", "script", serde_json::json!("../../etc/passwd"), "inside the scripts root"),
+        ("header", "script", serde_json::json!("/etc/passwd"), "inside the scripts root"),
+        ("header", "root", serde_json::json!("relative/root"), "absolute"),
     ];
     for (kind, field, value, expected) in cases {
         let (message, line) = tampered(kind, field, value.clone());

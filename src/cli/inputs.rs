@@ -31,19 +31,19 @@ pub fn inputs(paths: &[PathBuf], suffix: &str, what: &str) -> Result<Vec<PathBuf
     Ok(found)
 }
 
+/// The files under `directory` ending in `suffix`, hidden entries skipped. Symbolic
+/// links are not followed (`walkdir` does not unless asked), so a link back up the
+/// tree cannot loop and a link out of the root is never read; a link to a file is
+/// neither listed nor opened.
 fn under(directory: &Path, suffix: &str, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(directory)?.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
-    entries.sort();
-    for path in entries {
-        let hidden = path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            under(&path, suffix, found)?;
-        } else if path.to_string_lossy().ends_with(suffix) {
-            found.push(path);
+    let walk = walkdir::WalkDir::new(directory).follow_links(false).sort_by_file_name().into_iter();
+    let visible = walk.filter_entry(|entry| {
+        entry.depth() == 0 || !entry.file_name().to_str().is_some_and(|name| name.starts_with('.'))
+    });
+    for entry in visible {
+        let entry = entry.map_err(std::io::Error::from)?;
+        if entry.file_type().is_file() && entry.path().to_string_lossy().ends_with(suffix) {
+            found.push(entry.into_path());
         }
     }
     Ok(())

@@ -202,7 +202,7 @@ impl Gate {
         let request =
             Request { effect: &effect, primitive: primitive.as_ref(), params: params.as_ref(), context: &self.context };
         let Executed { outcome, replayed_from } =
-            match catch_unwind(AssertUnwindSafe(|| self.executor.borrow_mut().execute(&request))) {
+            match catch_unwind(AssertUnwindSafe(|| self.execute_in_time(&request))) {
                 Ok(executed) => executed,
                 Err(panic) => Executed::now(Err(EffectError::new(format!(
                     "internal error: {kind} panicked: {}",
@@ -422,6 +422,16 @@ impl Gate {
     }
 
     /// Remember why the executor halted the run, and return the error that ends it.
+    /// Hand the effect to the executor, unless the deadline (or, while compensating, the
+    /// compensation deadline) has passed: no native call starts after it. Primitives
+    /// that run long bound their own calls by the same deadline.
+    fn execute_in_time(&self, request: &Request<'_>) -> Executed {
+        if let Err(error) = self.context.check_deadline() {
+            return Executed::now(Err(error));
+        }
+        self.executor.borrow_mut().execute(request)
+    }
+
     fn halted(&self, halt: Halt) -> GateError {
         let error = GateError { kind: GateErrorKind::Halted, message: halt.message.clone(), help: halt.help.clone() };
         let mut stored = self.halt.borrow_mut();

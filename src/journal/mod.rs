@@ -7,14 +7,16 @@ mod history;
 mod reader;
 mod record;
 mod recording;
+mod validate;
 mod writer;
 
 pub use history::{RunSummary, list_runs};
-pub use reader::{Journal, read_journal};
+pub use reader::{Journal, parse_journal, read_journal};
 pub use record::{
     FORMAT_VERSION, Footer, Header, Intent, LogRecord, Outcome, Record, RepoState, RunStatus, StepEvent, StepRecord,
 };
 pub use recording::{RecordedEffect, RecordedOutcome, Recording};
+pub use validate::{MAX_LINE_BYTES, MAX_SEQ};
 pub use writer::{JournalWriter, new_run_id};
 
 use std::path::PathBuf;

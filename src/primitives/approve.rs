@@ -1,6 +1,6 @@
 //! `approve`: a human's go-ahead, required in protected environments.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +41,7 @@ fn check_approver(name: &str, context: &EffectContext) -> Result<(), EffectError
 
 /// Ask at the terminal; `Ok(true)` when the operator typed the environment's name.
 fn ask(reason: &str, context: &EffectContext) -> Result<bool, EffectError> {
-    let mut answer = Ok(String::new());
+    let mut answer = Err(EffectError::new("the approval was not asked"));
     context.interact(&mut || {
         let mut stderr = std::io::stderr().lock();
         let _ = write!(
@@ -50,11 +50,30 @@ fn ask(reason: &str, context: &EffectContext) -> Result<bool, EffectError> {
             context.environment_name
         );
         let _ = stderr.flush();
-        let mut line = String::new();
-        answer = std::io::stdin().lock().read_line(&mut line).map(|_| line);
+        answer = read_answer(context.remaining());
     });
-    let line = answer.map_err(|error| EffectError::new(format!("cannot read the approval: {error}")))?;
-    Ok(line.trim() == context.environment_name)
+    Ok(answer?.trim() == context.environment_name)
+}
+
+/// The longest answer read: an environment's name fits many times over.
+const MAX_ANSWER_BYTES: u64 = 4096;
+
+/// One line from the terminal, at most [`MAX_ANSWER_BYTES`], within `remaining`. The
+/// read runs on its own thread because a blocking read cannot be interrupted: when the
+/// deadline passes the run goes on to fail, and the thread is left waiting on stdin
+/// until the process exits.
+fn read_answer(remaining: std::time::Duration) -> Result<String, EffectError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().lock().take(MAX_ANSWER_BYTES).read_line(&mut line).map(|_| line);
+        let _ = sender.send(read);
+    });
+    match receiver.recv_timeout(remaining) {
+        Ok(read) => read.map_err(|error| EffectError::new(format!("cannot read the approval: {error}"))),
+        Err(_) => Err(EffectError::new("the run's deadline passed while waiting for approval at the terminal")
+            .with_help("raise [limits] deadline in shipctl.toml, or state who approved with --approved-by <name>")),
+    }
 }
 
 impl Primitive for Approve {

@@ -366,9 +366,13 @@ impl Primitive for Backup {
                 let id = new_id(&name, &context.environment_name, created);
                 let temporary = Temporary::new(store.temporary(&id, "tar.gz"));
                 context.progress(&format!("archiving {}", dir.display()));
-                archive::create(&dir, temporary.path()).map_err(EffectError::new)?;
-                context.progress("verifying the archive");
-                archive::verify(temporary.path()).map_err(EffectError::new)?;
+                let archived = archive::create(&dir, temporary.path(), context.deadline())
+                    .and_then(|()| {
+                        context.progress("verifying the archive");
+                        archive::verify(temporary.path(), context.deadline())
+                    })
+                    .map_err(|error| archive_error(error, &format!("archiving {}", dir.display()), context));
+                archived?;
                 let (sha256, bytes) = hash_file(temporary.path())?;
                 let record = BackupRecord {
                     format: RECORD_FORMAT,
@@ -411,7 +415,7 @@ impl Primitive for Backup {
                 (Kind::Postgres, name, display, extension, bytes)
             }
             Source::Files(name) => {
-                let bytes = if context.refresh { directory_size(&files_dir(&name, context)?) } else { 0 };
+                let bytes = if context.refresh { directory_size(&files_dir(&name, context)?, context)? } else { 0 };
                 (Kind::Files, name, String::new(), "tar.gz", bytes)
             }
         };
@@ -437,23 +441,23 @@ impl Primitive for Backup {
     }
 }
 
-/// Bytes in the regular files under `dir` (for `plan --refresh`).
-fn directory_size(dir: &Path) -> u64 {
+/// Bytes in the regular files under `dir` (for `plan --refresh`), within the deadline.
+/// Links are not followed, so a link loop is walked once.
+fn directory_size(dir: &Path, context: &EffectContext) -> Result<u64, EffectError> {
     let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        context.check_deadline().map_err(|passed| EffectError {
+            message: format!("{} while measuring {}", passed.message, dir.display()),
+            ..passed
+        })?;
+        let Ok(entry) = entry else {
             continue;
         };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => pending.push(entry.path()),
-                Ok(kind) if kind.is_file() => total += entry.metadata().map(|meta| meta.len()).unwrap_or(0),
-                _ => {}
-            }
+        if entry.file_type().is_file() {
+            total += entry.metadata().map(|meta| meta.len()).unwrap_or(0);
         }
     }
-    total
+    Ok(total)
 }
 
 /// The sha256 and size of the data are what was recorded, and the result map (if one
@@ -497,7 +501,8 @@ fn restore_files(store: &Store, record: &BackupRecord, context: &EffectContext) 
     let _ = std::fs::remove_dir_all(staging.path());
     std::fs::create_dir(staging.path())
         .map_err(|error| EffectError::new(format!("cannot create {}: {error}", staging.path().display())))?;
-    archive::extract(&store.data_path(record), staging.path()).map_err(EffectError::new)?;
+    archive::extract(&store.data_path(record), staging.path(), context.deadline())
+        .map_err(|error| archive_error(error, &format!("extracting into {}", target.display()), context))?;
     let previous = Temporary::new(parent.join(format!(".{name}.replaced-{}", record.id)));
     let _ = std::fs::remove_dir_all(previous.path());
     let existed = target.exists();
@@ -611,5 +616,18 @@ impl Primitive for Restore {
             None => (params.backup.field("sha256").unwrap_or_default().to_string(), 0),
         };
         Ok(RestoreOutput { id: id.to_string(), kind, target, sha256, bytes, restored: true })
+    }
+}
+
+/// An archive's error for the script. A passed deadline says so, with what it stopped
+/// (`doing`: "archiving <dir>"); the partial file or directory goes with its `Temporary`.
+fn archive_error(error: archive::ArchiveError, doing: &str, context: &EffectContext) -> EffectError {
+    match error {
+        archive::ArchiveError::Failed(message) => EffectError::new(message),
+        archive::ArchiveError::Deadline => {
+            let passed =
+                context.check_deadline().err().unwrap_or_else(|| EffectError::new("the run's deadline passed"));
+            EffectError { message: format!("{} while {doing}", passed.message), ..passed }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `tag`: annotated git tags with git2, pushed over any transport git2 was built with
-//! (`file://` and local paths here).
+//! (`file://` and local paths, `http://` and `git://`; no TLS, no ssh), within the
+//! run's deadline.
 
 use std::path::{Path, PathBuf};
 
@@ -157,6 +158,27 @@ fn signature(repository: &git2::Repository) -> Result<git2::Signature<'static>, 
         .map_err(|error| EffectError::new(format!("cannot make a tagger signature: {}", error.message())))
 }
 
+/// Serializes pushes: the transport timeouts are process-wide libgit2 options, set to
+/// one push's remaining time right before it.
+static PUSH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Bound every socket libgit2 opens from now on (connect, and each read and write) by
+/// `remaining`, so a remote that accepts and never answers cannot outlive the deadline.
+fn bound_transport(remaining: std::time::Duration) -> Result<(), EffectError> {
+    // Rounded up: a socket must not give up before the deadline, or the error would be
+    // a plain timeout instead of the deadline's.
+    let milliseconds = i32::try_from(remaining.as_millis() + 1).unwrap_or(i32::MAX);
+    // SAFETY: these set plain integers in libgit2's global options; the PUSH lock
+    // keeps two pushes of this process from setting them at once.
+    let set = unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(milliseconds)
+            .and_then(|()| git2::opts::set_server_timeout_in_milliseconds(milliseconds))
+    };
+    set.map_err(|error| EffectError::new(format!("cannot bound the push by the deadline: {}", error.message())))
+}
+
+/// Push `tag` to `remote_name`, within the run's deadline: the transport's sockets time
+/// out at the deadline, and every progress callback aborts the push once it has passed.
 fn push(
     repository: &git2::Repository,
     path: &Path,
@@ -172,6 +194,8 @@ fn push(
             .unwrap_or_default();
         git_error(&format!("no remote \"{remote_name}\" (remotes: {})", remotes.join(", ")), path, error)
     })?;
+    let deadline = context.deadline();
+    let in_time = move || std::time::Instant::now() < deadline;
     let rejected = std::cell::RefCell::new(None::<String>);
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.push_update_reference(|reference, status| {
@@ -180,19 +204,40 @@ fn push(
         }
         Ok(())
     });
+    callbacks.sideband_progress(move |_| in_time());
+    callbacks.transfer_progress(move |_| in_time());
+    callbacks.push_negotiation(move |_| {
+        if in_time() { Ok(()) } else { Err(git2::Error::from_str("the run's deadline passed")) }
+    });
     let mut options = git2::PushOptions::new();
     options.remote_callbacks(callbacks);
     context.progress(&format!("pushing {tag} to {remote_name}"));
     let refspec = format!("refs/tags/{tag}:refs/tags/{tag}");
-    remote
-        .push(&[refspec.as_str()], Some(&mut options))
-        .map_err(|error| git_error(&format!("cannot push tag {tag} to {remote_name}"), path, error))?;
+    let pushed = {
+        // A poisoned lock only means another push panicked; the options are still plain integers.
+        let _guard = PUSH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        context.check_deadline().map_err(|error| deadline_passed(error, tag, remote_name))?;
+        bound_transport(context.remaining())?;
+        remote.push(&[refspec.as_str()], Some(&mut options))
+    };
     drop(options);
+    if let Err(error) = pushed {
+        if let Err(passed) = context.check_deadline() {
+            return Err(deadline_passed(passed, tag, remote_name));
+        }
+        return Err(git_error(&format!("cannot push tag {tag} to {remote_name}"), path, error));
+    }
     if let Some(reason) = rejected.into_inner() {
         return Err(EffectError::new(format!("{remote_name} rejected tag {tag} ({reason})"))
             .with_help("the remote has a different tag of that name: pick a new version"));
     }
     Ok(())
+}
+
+/// The deadline error, saying which push it stopped. The tag stays in the local
+/// repository; a rerun pushes it again (pushing the same tag twice changes nothing).
+fn deadline_passed(error: EffectError, tag: &str, remote_name: &str) -> EffectError {
+    EffectError { message: format!("{} while pushing tag {tag} to {remote_name}", error.message), ..error }
 }
 
 impl Primitive for Tag {

@@ -105,12 +105,16 @@ fn names_local_chart(chart: &str, root: &Path) -> bool {
 }
 
 /// A local chart resolved inside the scripts root; `None` for a repository or registry
-/// reference.
+/// reference. helm follows every symlink in a chart directory (a template, a values
+/// file, `files/`, a subchart under `charts/`), so the directory is walked and each
+/// symlink in it must resolve inside the root too ([`ConfinedPath::tree_with_help`]);
+/// a packaged chart (`.tgz`) is one file. Every chart handed to helm (upgrade,
+/// template, show chart) and every chart checked for uncommitted files comes here.
 fn local_chart(chart: &str, root: &Path) -> Result<Option<ConfinedPath>, EffectError> {
     if !names_local_chart(chart, root) {
         return Ok(None);
     }
-    let path = ConfinedPath::with_help(
+    let path = ConfinedPath::tree_with_help(
         root,
         "chart",
         chart,

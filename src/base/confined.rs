@@ -247,14 +247,17 @@ impl ConfinedPath {
     /// `.Files.Get` reads any file in it). A directory is walked below the root's
     /// handle without following symlinks; every symlink in it must resolve inside
     /// `root`, and a symlink to a directory inside it has that directory walked too
-    /// (each directory once, so a loop ends). A symlink that stays inside is allowed.
+    /// (each directory once, so a loop ends). A symlink that stays inside is allowed,
+    /// and what it leads to outside the tree is listed in [`ConfinedTree::linked`]
+    /// (the program reads it too, so whoever checks the tree's files checks those).
     /// At most [`MAX_TREE_ENTRIES`] entries and [`MAX_TREE_DEPTH`] levels are looked
     /// at; a larger tree is refused. A file (a packaged chart) is not walked.
-    pub fn tree_with_help(root: &Path, what: &str, value: &str, help: &str) -> Result<ConfinedPath, PathError> {
+    pub fn tree_with_help(root: &Path, what: &str, value: &str, help: &str) -> Result<ConfinedTree, PathError> {
         let request = Request { root, what, value, help };
-        let path = ConfinedPath::checked(request, Path::new(""))?;
-        path.check_tree(&Request { root, what, value, help: TREE_HELP })?;
-        Ok(path)
+        let top = ConfinedPath::checked(request, Path::new(""))?;
+        let linked = top.check_tree(&Request { root, what, value, help: TREE_HELP })?;
+        let linked = linked.into_iter().map(|relative| ConfinedPath { root: top.root.clone(), relative }).collect();
+        Ok(ConfinedTree { top, linked })
     }
 
     fn checked(request: Request<'_>, base: &Path) -> Result<ConfinedPath, PathError> {
@@ -265,18 +268,20 @@ impl ConfinedPath {
     }
 
     /// Walk the directory below the root's handle; see [`ConfinedPath::tree_with_help`].
-    /// `request` names the value in errors.
-    fn check_tree(&self, request: &Request<'_>) -> Result<(), PathError> {
+    /// `request` names the value in errors. Returns what symlinks lead to outside the
+    /// directory (below the root, each once).
+    fn check_tree(&self, request: &Request<'_>) -> Result<Vec<PathBuf>, PathError> {
         let (_, dir) = request.open_root()?;
         let unreadable = |path: &Path, error: std::io::Error| {
             request.refuse(format!("cannot be checked: {} ({error})", shown(path)))
         };
         let metadata = dir.metadata(below(&self.relative)).map_err(|error| unreadable(&self.relative, error))?;
         if !metadata.is_dir() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut pending = vec![(self.relative.clone(), 0_usize)];
         let mut walked: HashSet<PathBuf> = HashSet::from([self.relative.clone()]);
+        let mut linked: Vec<PathBuf> = Vec::new();
         let mut entries = 0_usize;
         while let Some((directory, depth)) = pending.pop() {
             let listing = dir.read_dir(below(&directory)).map_err(|error| unreadable(&directory, error))?;
@@ -296,6 +301,9 @@ impl ConfinedPath {
                 let kind = entry.file_type().map_err(|error| unreadable(&path, error))?;
                 let next = if kind.is_symlink() {
                     let target = self.symlink_target(&dir, &path, request)?;
+                    if !target.starts_with(&self.relative) && !linked.contains(&target) {
+                        linked.push(target.clone());
+                    }
                     if !dir.metadata(below(&target)).is_ok_and(|metadata| metadata.is_dir()) {
                         continue;
                     }
@@ -328,7 +336,7 @@ impl ConfinedPath {
                 }
             }
         }
-        Ok(())
+        Ok(linked)
     }
 
     /// Where the symlink at `path` (below the root) leads, resolved inside the root;
@@ -404,6 +412,17 @@ impl fmt::Display for ConfinedPath {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{}", self.path().display())
     }
+}
+
+/// A file or directory another program reads whole, symlinks followed, checked by
+/// [`ConfinedPath::tree_with_help`]: everything it reaches lies inside the scripts root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfinedTree {
+    /// The file or directory itself.
+    pub top: ConfinedPath,
+    /// What its symlinks lead to outside `top` (files and directories inside the root,
+    /// each once), in the order found: the program reads these too.
+    pub linked: Vec<ConfinedPath>,
 }
 
 /// A path shipctl.toml names on purpose, which may lie outside the scripts root:
@@ -523,7 +542,7 @@ mod tests {
         (dir, outside)
     }
 
-    fn tree(root: &Path, value: &str) -> Result<ConfinedPath, PathError> {
+    fn tree(root: &Path, value: &str) -> Result<ConfinedTree, PathError> {
         ConfinedPath::tree_with_help(root, "chart", value, "the chart's help")
     }
 
@@ -539,8 +558,12 @@ mod tests {
         link("../../../shared/templates/common.yaml", &dir.path().join("charts/web/templates/common.yaml"));
         link("../../shared/templates", &dir.path().join("charts/web/shared"));
         link("values.yaml", &dir.path().join("charts/web/values-copy.yaml"));
-        let path = tree(dir.path(), "./charts/web/").unwrap();
-        assert_eq!(path.relative(), Path::new("charts/web"));
+        let checked = tree(dir.path(), "./charts/web/").unwrap();
+        assert_eq!(checked.top.relative(), Path::new("charts/web"));
+        // What the links reach outside the chart, each once; the link inside it is not listed.
+        let mut linked: Vec<&Path> = checked.linked.iter().map(ConfinedPath::relative).collect();
+        linked.sort();
+        assert_eq!(linked, [Path::new("shared/templates"), Path::new("shared/templates/common.yaml")]);
         // The root itself, and a file (a packaged chart), are trees too.
         assert!(tree(dir.path(), ".").is_ok());
         assert!(tree(dir.path(), "charts/web/values.yaml").is_ok());

@@ -317,6 +317,23 @@ fn a_protected_environment_does_not_deploy_a_chart_git_ignores() {
 }
 
 #[test]
+fn a_protected_environment_does_not_deploy_a_git_ignored_file_a_chart_links_to() {
+    let setup = protected_helm_setup();
+    setup.workspace.write("ignored/common.yaml", "kind: ConfigMap\n");
+    setup.link("../../../ignored/common.yaml", "charts/web/templates/common.yaml");
+    let error = failure(deploy(&setup, "charts/web"));
+    assert!(error.contains("would deploy files that are not committed"), "{error}");
+    assert!(error.contains("ignored/common.yaml (ignored by git"), "{error}");
+    assert!(!setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade ran");
+
+    // The linked file committed, the chart deploys.
+    setup.workspace.write(".gitignore", "/.shipctl\n");
+    let report = deploy(&setup, "charts/web").unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert!(setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade did not run");
+}
+
+#[test]
 fn a_repository_behind_a_symlink_out_of_the_root_gets_no_tag() {
     let workspace = Workspace::new();
     workspace.config("");

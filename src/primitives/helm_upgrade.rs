@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::helm::{ChartMetadata, Helm, HelmCommand, Release, go_duration, manifest_diff, parse_json};
 use super::kube::namespace;
-use crate::base::confined::ConfinedPath;
+use crate::base::confined::{ConfinedPath, ConfinedTree};
 use crate::base::names::{ChartReference, ChartVersion, Namespace, ReleaseName};
 use crate::effect::{EffectContext, EffectError, Primitive};
 
@@ -105,12 +105,16 @@ fn names_local_chart(chart: &str, root: &Path) -> bool {
 }
 
 /// A local chart resolved inside the scripts root; `None` for a repository or registry
-/// reference.
-fn local_chart(chart: &str, root: &Path) -> Result<Option<ConfinedPath>, EffectError> {
+/// reference. helm follows every symlink in a chart directory (a template, a values
+/// file, `files/`, a subchart under `charts/`), so the directory is walked and each
+/// symlink in it must resolve inside the root too ([`ConfinedPath::tree_with_help`]);
+/// a packaged chart (`.tgz`) is one file. Every chart handed to helm (upgrade,
+/// template, show chart) and every chart checked for uncommitted files comes here.
+fn local_chart(chart: &str, root: &Path) -> Result<Option<ConfinedTree>, EffectError> {
     if !names_local_chart(chart, root) {
         return Ok(None);
     }
-    let path = ConfinedPath::with_help(
+    let path = ConfinedPath::tree_with_help(
         root,
         "chart",
         chart,
@@ -123,19 +127,24 @@ fn local_chart(chart: &str, root: &Path) -> Result<Option<ConfinedPath>, EffectE
 /// followed, inside the scripts root), a repository or registry reference as written.
 fn chart_location(chart: &str, root: &Path) -> Result<String, EffectError> {
     Ok(match local_chart(chart, root)? {
-        Some(path) => path.path().display().to_string(),
+        Some(tree) => tree.top.path().display().to_string(),
         None => chart.to_string(),
     })
 }
 
 /// A protected environment deploys only what is committed: the local chart (every
-/// file in it, git-ignored ones included) and the values files.
+/// file in it, git-ignored ones included, and what its symlinks lead to elsewhere in
+/// the root) and the values files.
 fn refuse_uncommitted(params: &HelmUpgradeParams, context: &EffectContext) -> Result<(), EffectError> {
     if !context.environment.protected {
         return Ok(());
     }
     let root = context.root();
-    let mut paths: Vec<std::path::PathBuf> = local_chart(&params.chart, root)?.iter().map(ConfinedPath::path).collect();
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(tree) = local_chart(&params.chart, root)? {
+        paths.push(tree.top.path());
+        paths.extend(tree.linked.iter().map(ConfinedPath::path));
+    }
     paths.extend(values_files(&params.values_files, root)?.iter().map(ConfinedPath::path));
     let files = crate::run::provenance::uncommitted_paths(root, &paths);
     if files.is_empty() {

@@ -141,6 +141,140 @@ fn a_plan_with_refresh_does_not_hand_helm_an_outside_chart_either() {
     setup.assert_outside_never_reached_helm();
 }
 
+impl HelmSetup {
+    /// helm was never handed the chart: no upgrade, template or show ran.
+    fn assert_helm_never_got_the_chart(&self) {
+        for call in self.helm.calls() {
+            let command = call.first().map(String::as_str).unwrap_or_default();
+            assert!(!["upgrade", "template", "show"].contains(&command), "helm was handed the chart: {call:?}");
+        }
+        self.assert_outside_never_reached_helm();
+        assert!(!self.helm.saw("hunter2"));
+    }
+
+    /// A symlink at `at` (below the root) to `target`.
+    fn link(&self, target: impl AsRef<Path>, at: &str) {
+        let at = self.workspace.path().join(at);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        symlink(target, at).unwrap();
+    }
+
+    /// `plan --refresh` of an upgrade of `charts/web`.
+    fn plan_with_refresh(&self) -> Result<RunReport, Error> {
+        self.workspace.write("release.rhai", "helm_upgrade(#{ release: \"web\", chart: \"charts/web\" });\n");
+        let mut request = RunRequest::new(self.workspace.path().join("release.rhai"), "local", Mode::Plan);
+        request.refresh = true;
+        shipctl::run::execute(request, Box::new(Silent))
+    }
+}
+
+#[test]
+fn a_chart_template_symlinked_to_an_outside_file_is_refused() {
+    let setup = helm_setup();
+    let secret = setup.outside.path().join("secret.yaml");
+    setup.link(&secret, "charts/web/templates/leak.yaml");
+    let error = failure(setup.upgrade("chart: \"charts/web\""));
+    assert!(error.contains("chart \"charts/web\" holds a symlink that leads outside the scripts root"), "{error}");
+    assert!(error.contains(&format!("charts/web/templates/leak.yaml -> {}", secret.display())), "{error}");
+    assert!(error.contains("replace a symlink that leads out with a copy"), "{error}");
+    setup.assert_helm_never_got_the_chart();
+}
+
+#[test]
+fn a_chart_whose_values_or_files_are_symlinked_out_is_refused() {
+    for (at, target) in [("charts/web/values.yaml", "secret.yaml"), ("charts/web/files", ".")] {
+        let setup = helm_setup();
+        setup.link(setup.outside.path().join(target), at);
+        setup.workspace.write("charts/web/templates/cm.yaml", "data: {{ .Files.Get \"files/secret.yaml\" }}\n");
+        let error = failure(setup.upgrade("chart: \"charts/web\""));
+        assert!(error.contains("leads outside the scripts root"), "{at}: {error}");
+        assert!(error.contains(&format!(": {at} -> ")), "{at}: {error}");
+        setup.assert_helm_never_got_the_chart();
+    }
+}
+
+#[test]
+fn a_subchart_directory_symlinked_out_of_the_root_is_refused() {
+    let setup = helm_setup();
+    setup.link(setup.outside.path().join("chart"), "charts/web/charts/sub");
+    let error = failure(setup.upgrade("chart: \"charts/web\""));
+    assert!(error.contains("chart \"charts/web\" holds a symlink that leads outside the scripts root"), "{error}");
+    assert!(error.contains("charts/web/charts/sub -> "), "{error}");
+    setup.assert_helm_never_got_the_chart();
+}
+
+#[test]
+fn a_chart_reaching_out_through_a_directory_symlinked_inside_the_root_is_refused() {
+    // charts/web/templates/shared -> shared (inside), and shared/leak.yaml -> outside:
+    // helm follows both, so the walk goes on into the directory the first leads to.
+    let setup = helm_setup();
+    setup.link(setup.outside.path().join("secret.yaml"), "shared/leak.yaml");
+    setup.link("../../../shared", "charts/web/templates/shared");
+    let error = failure(setup.upgrade("chart: \"charts/web\""));
+    assert!(error.contains("leads outside the scripts root"), "{error}");
+    assert!(error.contains(": shared/leak.yaml -> "), "{error}");
+    setup.assert_helm_never_got_the_chart();
+}
+
+#[test]
+fn symlink_loops_in_a_chart_are_refused_without_hanging() {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let mut errors = Vec::new();
+        for loops in [
+            &[("..", "charts/web/templates/self")][..],
+            &[("b.yaml", "charts/web/a.yaml"), ("a.yaml", "charts/web/b.yaml")],
+        ] {
+            let setup = helm_setup();
+            for (target, at) in loops {
+                setup.link(target, at);
+            }
+            errors.push(failure(setup.upgrade("chart: \"charts/web\"")));
+            setup.assert_helm_never_got_the_chart();
+        }
+        let _ = sender.send(errors);
+    });
+    let errors = match receiver.recv_timeout(Duration::from_secs(60)) {
+        Ok(errors) => errors,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the chart's check hung on a symlink loop"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::panic::resume_unwind(worker.join().unwrap_err()),
+    };
+    assert!(errors[0].contains("holds a symlink to a directory that contains it, a loop"), "{}", errors[0]);
+    assert!(errors[0].contains("charts/web/templates/self -> .."), "{}", errors[0]);
+    assert!(errors[1].contains("holds a symlink that cannot be resolved"), "{}", errors[1]);
+    // Whichever of the two the directory lists first is named.
+    assert!(
+        errors[1].contains("charts/web/a.yaml -> b.yaml") || errors[1].contains("charts/web/b.yaml -> a.yaml"),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
+fn a_chart_with_symlinks_that_stay_inside_the_root_reaches_helm() {
+    let setup = helm_setup();
+    setup.workspace.write("shared/templates/common.yaml", "kind: ConfigMap\n");
+    setup.link("../../../shared/templates/common.yaml", "charts/web/templates/common.yaml");
+    setup.link("../../values/web.yaml", "charts/web/values.yaml");
+    setup.link("../../shared", "charts/web/files");
+    let report = setup.upgrade("chart: \"charts/web\"").unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    let root = setup.workspace.path().canonicalize().unwrap();
+    let upgrade = setup.helm.calls().into_iter().find(|call| call[0] == "upgrade").expect("helm upgrade ran");
+    assert!(upgrade.contains(&root.join("charts/web").display().to_string()), "{upgrade:?}");
+}
+
+#[test]
+fn a_plan_with_refresh_does_not_render_a_chart_with_a_symlink_out() {
+    let setup = helm_setup();
+    let secret = setup.outside.path().join("secret.yaml");
+    setup.link(&secret, "charts/web/templates/leak.yaml");
+    let error = failure(setup.plan_with_refresh());
+    assert!(error.contains("chart \"charts/web\" holds a symlink that leads outside the scripts root"), "{error}");
+    assert!(error.contains(&format!("charts/web/templates/leak.yaml -> {}", secret.display())), "{error}");
+    setup.assert_helm_never_got_the_chart();
+}
+
 /// A committed root deploying to a protected environment with the fake helm; `ignored/`
 /// and `*.tgz` under charts are git-ignored.
 fn protected_helm_setup() -> HelmSetup {
@@ -177,6 +311,23 @@ fn a_protected_environment_does_not_deploy_a_chart_git_ignores() {
 
     // Committed as it is, it deploys.
     std::fs::remove_dir_all(setup.workspace.path().join("charts/web/charts")).unwrap();
+    let report = deploy(&setup, "charts/web").unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert!(setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade did not run");
+}
+
+#[test]
+fn a_protected_environment_does_not_deploy_a_git_ignored_file_a_chart_links_to() {
+    let setup = protected_helm_setup();
+    setup.workspace.write("ignored/common.yaml", "kind: ConfigMap\n");
+    setup.link("../../../ignored/common.yaml", "charts/web/templates/common.yaml");
+    let error = failure(deploy(&setup, "charts/web"));
+    assert!(error.contains("would deploy files that are not committed"), "{error}");
+    assert!(error.contains("ignored/common.yaml (ignored by git"), "{error}");
+    assert!(!setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade ran");
+
+    // The linked file committed, the chart deploys.
+    setup.workspace.write(".gitignore", "/.shipctl\n");
     let report = deploy(&setup, "charts/web").unwrap();
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
     assert!(setup.helm.calls().iter().any(|call| call[0] == "upgrade"), "helm upgrade did not run");

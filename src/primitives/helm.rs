@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::{Keep, Redactor};
 use crate::effect::{EffectContext, EffectError};
 
 /// A release as `helm status -o json` and `helm upgrade -o json` print it.
@@ -75,17 +76,12 @@ pub struct Helm {
     /// `--kubeconfig` and `--kube-context`, from the environment.
     globals: Vec<String>,
     root: PathBuf,
+    /// Scrubs helm's stderr before an error quotes the end of it.
+    redactor: Redactor,
 }
 
-/// Keep the end of long helm output, where the error is.
-fn tail(text: &str, limit: usize) -> String {
-    let text = text.trim();
-    if text.len() <= limit {
-        return text.to_string();
-    }
-    let start = text.char_indices().map(|(index, _)| index).find(|index| *index >= text.len() - limit).unwrap_or(0);
-    format!("...{}", &text[start..])
-}
+/// How much of helm's stderr an error keeps (the end, where the error is).
+const STDERR_EXCERPT_CHARS: usize = 4000;
 
 /// A Go duration for `--timeout`.
 pub fn go_duration(duration: Duration) -> String {
@@ -112,7 +108,7 @@ impl Helm {
             globals.push("--kube-context".to_string());
             globals.push(kube_context.to_string());
         }
-        Helm { program, globals, root: context.root().clone() }
+        Helm { program, globals, root: context.root().clone(), redactor: context.redactor() }
     }
 
     fn not_found(&self) -> EffectError {
@@ -141,6 +137,11 @@ impl Helm {
         })
     }
 
+    /// The end of helm's stderr, redacted before it is cut.
+    fn stderr_excerpt(&self, stderr: &str) -> String {
+        self.redactor.excerpt(stderr.trim(), Keep::Tail(STDERR_EXCERPT_CHARS))
+    }
+
     async fn check(&self, args: &[String]) -> Result<String, EffectError> {
         let finished = self.spawn(args).await?;
         if finished.code == Some(0) {
@@ -148,7 +149,7 @@ impl Helm {
         }
         let how = finished.code.map(|code| format!("exit code {code}")).unwrap_or_else(|| "killed".to_string());
         let command = args.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
-        Err(EffectError::new(format!("helm {command} failed ({how}): {}", tail(&finished.stderr, 4000))))
+        Err(EffectError::new(format!("helm {command} failed ({how}): {}", self.stderr_excerpt(&finished.stderr))))
     }
 
     /// Run helm and return its stdout; a failure keeps helm's stderr. Bounded by the
@@ -184,7 +185,10 @@ impl Helm {
             if finished.stderr.contains("release: not found") {
                 return Ok(None);
             }
-            return Err(EffectError::new(format!("helm status {release} failed: {}", tail(&finished.stderr, 4000))));
+            return Err(EffectError::new(format!(
+                "helm status {release} failed: {}",
+                self.stderr_excerpt(&finished.stderr)
+            )));
         }
         parse_json(&finished.stdout, "helm status").map(Some)
     }
@@ -205,7 +209,10 @@ impl Helm {
             if finished.stderr.contains("release: not found") {
                 return Ok(Vec::new());
             }
-            return Err(EffectError::new(format!("helm history {release} failed: {}", tail(&finished.stderr, 4000))));
+            return Err(EffectError::new(format!(
+                "helm history {release} failed: {}",
+                self.stderr_excerpt(&finished.stderr)
+            )));
         }
         let mut revisions: Vec<Revision> = parse_json(&finished.stdout, "helm history")?;
         revisions.sort_by_key(|revision| revision.revision);
@@ -213,10 +220,11 @@ impl Helm {
     }
 }
 
-/// Parse helm's JSON output, saying which command printed what when it does not parse.
+/// Parse helm's JSON output, saying which command printed it when it does not parse.
+/// The output is not quoted: it holds rendered manifests, Secrets included.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, command: &str) -> Result<T, EffectError> {
     serde_json::from_str(text).map_err(|error| {
-        EffectError::new(format!("cannot read the JSON {command} printed: {error}: {}", tail(text, 300)))
+        EffectError::new(format!("cannot read the JSON {command} printed ({} bytes): {error}", text.len()))
     })
 }
 

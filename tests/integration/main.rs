@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod fake_tool;
 mod helm;
+mod hostile_secrets;
 mod journal;
 mod kube_support;
 mod notify_http;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use secrets::{Redactor, SecretStore};
+pub use secrets::{Keep, Redactor, SecretStore, refuse_secret_file};
 
 use crate::base::confined::ConfiguredPath;
 use crate::error::did_you_mean;

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::config::{Environment, Project, Redactor, SecretStore};
+use crate::config::{Environment, Keep, Project, Redactor, SecretStore};
 use crate::run::{Event, Reporter};
 
 use super::EffectError;
@@ -167,7 +167,14 @@ impl EffectContext {
         Ok(self.http.get_or_init(|| client))
     }
 
+    /// `text` redacted, then cut to `keep`: the only way a primitive shortens text
+    /// (a response body, a program's stderr) for an error or a result.
+    pub fn excerpt(&self, text: &str, keep: Keep) -> String {
+        self.redactor().excerpt(text, keep)
+    }
+
     /// Tell the operator how the effect in progress is getting on ("attempt 3 of 10").
+    /// Redacted like everything else the reporter receives.
     pub fn progress(&self, message: &str) {
         self.report(&Event::EffectProgress { seq: self.current.get(), message });
     }
@@ -190,10 +197,30 @@ impl EffectContext {
         }
     }
 
-    /// Hand an event to the reporter.
+    /// Hand an event to the reporter, its free text (progress, log lines, output,
+    /// step names, a compensation's error) redacted: everything on the terminal or
+    /// in a report passes here. Effects and their outcomes come redacted by the gate.
     pub fn report(&self, event: &Event<'_>) {
-        if let Ok(mut reporter) = self.reporter.try_borrow_mut() {
-            reporter.event(event);
+        let Ok(mut reporter) = self.reporter.try_borrow_mut() else {
+            return;
+        };
+        let redact = |text: &str| self.redactor().redact_str(text);
+        match *event {
+            Event::EffectProgress { seq, message } => {
+                reporter.event(&Event::EffectProgress { seq, message: &redact(message) });
+            }
+            Event::Log { level, message, origin } => {
+                reporter.event(&Event::Log { level, message: &redact(message), origin });
+            }
+            Event::Output { text } => reporter.event(&Event::Output { text: &redact(text) }),
+            Event::StepStarted { name, depth } => reporter.event(&Event::StepStarted { name: &redact(name), depth }),
+            Event::StepFinished { name, depth, ok, duration } => {
+                reporter.event(&Event::StepFinished { name: &redact(name), depth, ok, duration });
+            }
+            Event::CompensationFinished { origin, error: Some(error) } => {
+                reporter.event(&Event::CompensationFinished { origin, error: Some(&redact(error)) });
+            }
+            _ => reporter.event(event),
         }
     }
 

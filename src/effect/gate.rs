@@ -129,8 +129,21 @@ impl Gate {
     }
 
     /// The primitive `name` with `args`, called from `origin`: validate, check policy,
-    /// journal the intent, execute, journal the outcome, return the result.
+    /// journal the intent, execute, journal the outcome, return the result. Every
+    /// error leaves redacted: a script can read it inside `try` and send it out.
     pub fn perform(&self, name: &str, args: &rhai::Map, origin: Location) -> Result<Value, GateError> {
+        self.perform_unredacted(name, args, origin).map_err(|error| self.redact_error(error))
+    }
+
+    /// `error` with secrets scrubbed from its message and help.
+    fn redact_error(&self, mut error: GateError) -> GateError {
+        let redactor = self.context.redactor();
+        error.message = redactor.redact_str(&error.message);
+        error.help = error.help.map(|help| redactor.redact_str(&help));
+        error
+    }
+
+    fn perform_unredacted(&self, name: &str, args: &rhai::Map, origin: Location) -> Result<Value, GateError> {
         let primitive = self.registry.get(name).ok_or_else(|| GateError {
             kind: GateErrorKind::Arguments,
             message: format!("no primitive called {name}"),
@@ -271,19 +284,40 @@ impl Gate {
     }
 
     /// Append a record to the journal, if this run keeps one. The record is built only
-    /// when it will be written.
+    /// when it will be written, and redacted here whatever it holds (the footer's
+    /// error, a header's inputs, a step's name): the journal's one way in.
     pub fn append(&self, record: impl FnOnce() -> Record) -> Result<(), GateError> {
         let mut journal = self.journal.borrow_mut();
         let Some(writer) = journal.as_mut() else {
             return Ok(());
         };
-        writer.append(&record()).map_err(|error| {
+        let record = self.redact_record(record())?;
+        writer.append(&record).map_err(|error| {
             self.fatal(GateError {
                 kind: GateErrorKind::Journal,
                 message: error.to_string(),
                 help: Some("free space or fix permissions on the journal directory, then resume or rerun".into()),
             })
         })
+    }
+
+    /// `record` with every string in it redacted.
+    fn redact_record(&self, record: Record) -> Result<Record, GateError> {
+        let failed = |message: String| {
+            self.fatal(GateError {
+                kind: GateErrorKind::Journal,
+                message,
+                help: Some("this is a bug in shipctl; the record was not written".into()),
+            })
+        };
+        let original = serde_json::to_value(&record)
+            .map_err(|error| failed(format!("cannot redact a journal record: {error}")))?;
+        let mut redacted = original.clone();
+        self.context.redactor().redact_value(&mut redacted);
+        if redacted == original {
+            return Ok(record);
+        }
+        serde_json::from_value(redacted).map_err(|error| failed(format!("cannot redact a journal record: {error}")))
     }
 
     /// The journal's path, if this run keeps one.
@@ -405,15 +439,16 @@ impl Gate {
             origin: origin.clone(),
             compensation: self.compensating.get(),
             result: None,
-            error: Some(format!("refused by policy: {}", error.message)),
+            error: Some(self.context.redactor().redact_str(&format!("refused by policy: {}", error.message))),
             replayed_from: None,
             duration: Duration::ZERO,
         });
         self.fatal(error)
     }
 
-    /// Remember an error that ends the run, and return it.
+    /// Remember an error that ends the run (redacted), and return it.
     pub fn fatal(&self, error: GateError) -> GateError {
+        let error = self.redact_error(error);
         let mut fatal = self.fatal.borrow_mut();
         if fatal.is_none() {
             *fatal = Some(error.clone());

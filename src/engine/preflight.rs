@@ -111,6 +111,19 @@ pub fn preflight(
     let mut engine = super::sandbox(limits);
     engine.set_optimization_level(rhai::OptimizationLevel::None);
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    // run, check and test all load their script here: a secret's file is refused
+    // before it is compiled or recorded, so no error can quote it.
+    if let Err(message) = crate::config::refuse_secret_file(&root, &root.join(main_name)) {
+        result.errors.push(ScriptError {
+            kind: ScriptErrorKind::Usage,
+            message,
+            location: None,
+            help: Some("run a script; secrets reach primitives through shipctl.toml, never through a script".into()),
+            trace: Vec::new(),
+            step: None,
+        });
+        return result;
+    }
     let mut pending: Vec<(String, Rc<str>)> = vec![(main_name.to_string(), Rc::from(main_text))];
     let mut visited = BTreeSet::from([main_name.to_string()]);
     while let Some((name, text)) = pending.pop() {

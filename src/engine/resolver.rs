@@ -213,6 +213,9 @@ pub fn locate(root: &Path, importer: Option<&str>, path: &str) -> Result<Target,
             root.display()
         ));
     }
+    // Before anything reads it: a secret's file compiled as a script would be quoted
+    // by its syntax error, and a `try` could send that error out.
+    crate::config::refuse_secret_file(root, &canonical).map_err(|message| format!("import \"{path}\": {message}"))?;
     let name = canonical.strip_prefix(root).unwrap_or(&canonical).to_string_lossy().replace('\\', "/");
     Ok(Target::File { name, path: canonical })
 }

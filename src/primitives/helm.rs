@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::base::confined::ConfiguredPath;
 use crate::base::names::{Namespace, ReleaseName};
+use crate::config::{Keep, Redactor};
 use crate::effect::{EffectContext, EffectError};
 
 /// A release as `helm status -o json` and `helm upgrade -o json` print it.
@@ -135,17 +136,12 @@ pub struct Helm {
     /// `--kubeconfig` and `--kube-context`, from the environment.
     globals: Vec<String>,
     root: PathBuf,
+    /// Scrubs helm's stderr before an error quotes the end of it.
+    redactor: Redactor,
 }
 
-/// Keep the end of long helm output, where the error is.
-fn tail(text: &str, limit: usize) -> String {
-    let text = text.trim();
-    if text.len() <= limit {
-        return text.to_string();
-    }
-    let start = text.char_indices().map(|(index, _)| index).find(|index| *index >= text.len() - limit).unwrap_or(0);
-    format!("...{}", &text[start..])
-}
+/// How much of helm's stderr an error keeps (the end, where the error is).
+const STDERR_EXCERPT_CHARS: usize = 4000;
 
 /// A Go duration for `--timeout`.
 pub fn go_duration(duration: Duration) -> String {
@@ -176,7 +172,7 @@ impl Helm {
         if let Some(kube_context) = context.environment.kube_context() {
             globals.push(format!("--kube-context={kube_context}"));
         }
-        Helm { program, globals, root: context.root().clone() }
+        Helm { program, globals, root: context.root().clone(), redactor: context.redactor() }
     }
 
     fn not_found(&self) -> EffectError {
@@ -204,6 +200,11 @@ impl Helm {
         })
     }
 
+    /// The end of helm's stderr, redacted before it is cut.
+    fn stderr_excerpt(&self, stderr: &str) -> String {
+        self.redactor.excerpt(stderr.trim(), Keep::Tail(STDERR_EXCERPT_CHARS))
+    }
+
     async fn check(&self, command: &HelmCommand) -> Result<String, EffectError> {
         let finished = self.spawn(command).await?;
         if finished.code == Some(0) {
@@ -214,7 +215,7 @@ impl Helm {
             Some(first) => format!("{} {first}", command.describe()),
             None => command.describe(),
         };
-        Err(EffectError::new(format!("{what} failed ({how}): {}", tail(&finished.stderr, 4000))))
+        Err(EffectError::new(format!("{what} failed ({how}): {}", self.stderr_excerpt(&finished.stderr))))
     }
 
     /// Run helm and return its stdout; a failure keeps helm's stderr. Bounded by the
@@ -251,7 +252,10 @@ impl Helm {
             if finished.stderr.contains("release: not found") {
                 return Ok(None);
             }
-            return Err(EffectError::new(format!("helm status {release} failed: {}", tail(&finished.stderr, 4000))));
+            return Err(EffectError::new(format!(
+                "helm status {release} failed: {}",
+                self.stderr_excerpt(&finished.stderr)
+            )));
         }
         parse_json(&finished.stdout, "helm status").map(Some)
     }
@@ -270,7 +274,10 @@ impl Helm {
             if finished.stderr.contains("release: not found") {
                 return Ok(Vec::new());
             }
-            return Err(EffectError::new(format!("helm history {release} failed: {}", tail(&finished.stderr, 4000))));
+            return Err(EffectError::new(format!(
+                "helm history {release} failed: {}",
+                self.stderr_excerpt(&finished.stderr)
+            )));
         }
         let mut revisions: Vec<Revision> = parse_json(&finished.stdout, "helm history")?;
         revisions.sort_by_key(|revision| revision.revision);
@@ -278,10 +285,11 @@ impl Helm {
     }
 }
 
-/// Parse helm's JSON output, saying which command printed what when it does not parse.
+/// Parse helm's JSON output, saying which command printed it when it does not parse.
+/// The output is not quoted: it holds rendered manifests, Secrets included.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, command: &str) -> Result<T, EffectError> {
     serde_json::from_str(text).map_err(|error| {
-        EffectError::new(format!("cannot read the JSON {command} printed: {error}: {}", tail(text, 300)))
+        EffectError::new(format!("cannot read the JSON {command} printed ({} bytes): {error}", text.len()))
     })
 }
 

@@ -97,7 +97,7 @@ fn client<'a>(promotion: &Promotion, context: &'a EffectContext, push: bool) -> 
         scopes.push(format!("repository:{from}:pull"));
     }
     scopes.push(format!("repository:{to}:{}", if push { "pull,push" } else { "pull" }));
-    Ok(Client::new(context.http()?, host, scheme, credentials, scopes))
+    Ok(Client::new(context.http()?, host, scheme, credentials, scopes, context.redactor()))
 }
 
 fn effect_error(error: RegistryError) -> EffectError {

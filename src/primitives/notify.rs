@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{ChannelConfig, ChannelKind};
+use crate::config::{ChannelConfig, ChannelKind, Keep};
 use crate::effect::{EffectContext, EffectError, Primitive};
 use crate::error::did_you_mean;
 use crate::run::Event;
@@ -83,6 +83,10 @@ fn payload(kind: ChannelKind, params: &NotifyParams, context: &EffectContext) ->
     }
 }
 
+/// How much of a failed delivery's answer an error quotes, and how much is read for it.
+const EXCERPT_CHARS: usize = 500;
+const EXCERPT_BYTES: usize = 4 * 1024;
+
 /// One delivery attempt's failure: retry it or give up.
 enum Failure {
     Retry(String),
@@ -111,8 +115,11 @@ fn attempt(
     if status.is_success() {
         return Ok(status.as_u16());
     }
-    let text = context.block_on(|| response.text()).map_err(Failure::Fatal)?.unwrap_or_default();
-    let excerpt: String = text.chars().take(500).collect();
+    let body = context
+        .block_on(|| super::http::read_capped(response, super::http::EXCERPT_BODY_CAP, EXCERPT_BYTES, None))
+        .map_err(Failure::Fatal)?
+        .unwrap_or_default();
+    let excerpt = context.excerpt(&body.head_text(), Keep::Head(EXCERPT_CHARS));
     if status.is_server_error() {
         return Err(Failure::Retry(format!("{status}: {excerpt}")));
     }

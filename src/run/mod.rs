@@ -320,6 +320,10 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let failed_step = host.gate.failed_step();
     if let Some(error) = error.as_mut() {
         error.step = failed_step.clone();
+        // The run's error leaves the host (terminal, JSON report, footer): redacted too.
+        let redactor = host.gate.context().redactor();
+        error.message = redactor.redact_str(&error.message);
+        error.help = error.help.as_deref().map(|help| redactor.redact_str(help));
     }
     let duration = started.elapsed();
     let effects_count = host.gate.effect_count();

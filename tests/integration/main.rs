@@ -14,6 +14,7 @@ mod hostile_limits;
 mod hostile_names;
 mod hostile_native;
 mod hostile_paths;
+mod hostile_secrets;
 mod journal;
 mod kube_support;
 mod notify_http;

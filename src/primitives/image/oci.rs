@@ -11,6 +11,9 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::config::{Keep, Redactor};
+use crate::primitives::http::EXCERPT_BODY_CAP;
+
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -18,6 +21,9 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 
 /// Longest wait for one API request (manifests, HEADs, mounts): a registry that hangs
 /// fails the effect long before the run's deadline.
+/// How much of a registry's error answer an error quotes.
+const ERROR_EXCERPT_CHARS: usize = 300;
+
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest wait for copying one blob, which can be large.
@@ -310,6 +316,8 @@ pub struct Client<'a> {
     credentials: Option<Credentials>,
     scopes: Vec<String>,
     authorization: Authorization,
+    /// Scrubs what a registry echoes before an error quotes it.
+    redactor: Redactor,
 }
 
 /// A response whose status was one of those expected.
@@ -328,6 +336,7 @@ impl<'a> Client<'a> {
         scheme: &str,
         credentials: Option<Credentials>,
         scopes: Vec<String>,
+        redactor: Redactor,
     ) -> Client<'a> {
         let api = if host == "docker.io" { "registry-1.docker.io" } else { host };
         Client {
@@ -337,6 +346,7 @@ impl<'a> Client<'a> {
             credentials,
             scopes,
             authorization: Authorization::None,
+            redactor,
         }
     }
 
@@ -402,11 +412,23 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// The beginning of an error answer's body, read up to a cap (unredacted: quote it
+    /// only through the redactor's excerpt).
+    async fn error_body(&self, response: reqwest::Response) -> String {
+        crate::primitives::http::read_capped(response, EXCERPT_BODY_CAP, EXCERPT_BODY_CAP, None)
+            .await
+            .map(|body| body.head_text())
+            .unwrap_or_default()
+    }
+
     /// Turn an unexpected answer into an error that says what the registry said.
     async fn failure(&self, method: &Method, path: &str, response: reqwest::Response) -> RegistryError {
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        let detail = registry_errors(&body).unwrap_or_else(|| body.chars().take(300).collect::<String>());
+        let body = self.error_body(response).await;
+        let detail = match registry_errors(&body) {
+            Some(errors) => self.redactor.excerpt(&errors, Keep::Head(ERROR_EXCERPT_CHARS * 2)),
+            None => self.redactor.excerpt(&body, Keep::Head(ERROR_EXCERPT_CHARS)),
+        };
         let what = format!("{method} {path}");
         let mut error = match status {
             StatusCode::UNAUTHORIZED => match &self.credentials {
@@ -501,7 +523,8 @@ impl<'a> Client<'a> {
         })?;
         let status = response.status();
         if !status.is_success() {
-            let body: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+            let body = self.error_body(response).await;
+            let body = self.redactor.excerpt(&body, Keep::Head(ERROR_EXCERPT_CHARS));
             let mut error =
                 RegistryError::new(format!("the token service of registry {} answered {status}: {body}", self.host));
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {

@@ -298,6 +298,21 @@ fn endless_server() -> String {
     url
 }
 
+#[test]
+fn a_registry_cannot_make_shipctl_hold_an_endless_manifest() {
+    let url = endless_server();
+    let host = url.trim_start_matches("http://").to_string();
+    let workspace = Workspace::new();
+    workspace.write(
+        "promote.rhai",
+        &format!("promote_image(#{{ from: \"{host}/staging/web:1.0.0\", to: \"{host}/production/web:1.0.0\" }});\n"),
+    );
+    let report = workspace.run("promote.rhai", &[]);
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report.effects[0].error.clone().unwrap_or_default();
+    assert!(error.contains("is larger than 4 MiB"), "{error}");
+}
+
 /// A loopback server whose body arrives in two writes, `first` then `second`.
 fn split_server(first: &'static str, second: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

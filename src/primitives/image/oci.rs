@@ -26,6 +26,10 @@ const ERROR_EXCERPT_CHARS: usize = 300;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest manifest read: the distribution spec has registries accept manifests of
+/// at least 4 MiB, and none of the images we promote comes near it.
+const MANIFEST_CAP: usize = 4 * 1024 * 1024;
+
 /// Longest wait for copying one blob, which can be large.
 const BLOB_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
@@ -571,10 +575,19 @@ impl<'a> Client<'a> {
         let content_type = header(&answer.headers, CONTENT_TYPE.as_str());
         let expected = header(&answer.headers, "docker-content-digest")
             .or_else(|| is_digest(reference).then(|| reference.to_string()));
-        let bytes = answer.response.bytes().await.map_err(|error| {
-            RegistryError::new(format!("cannot read manifest {reference} of {repository}: {}", error.without_url()))
-        })?;
-        Manifest::new(bytes.to_vec(), content_type.as_deref(), expected.as_deref())
+        let body = crate::primitives::http::read_capped(answer.response, MANIFEST_CAP, MANIFEST_CAP, None)
+            .await
+            .map_err(|error| {
+                RegistryError::new(format!("cannot read manifest {reference} of {repository}: {}", error.without_url()))
+            })?;
+        if body.truncated {
+            return Err(RegistryError::new(format!(
+                "manifest {repository}:{reference} is larger than {} MiB, the most a registry may serve; \
+                 refusing to read it",
+                MANIFEST_CAP >> 20
+            )));
+        }
+        Manifest::new(body.head, content_type.as_deref(), expected.as_deref())
             .map(Some)
             .map_err(|message| RegistryError::new(format!("manifest {repository}:{reference}: {message}")))
     }
@@ -651,12 +664,12 @@ impl<'a> Client<'a> {
                 &[StatusCode::OK],
             )
             .await?;
-        let bytes = source.response.bytes().await.map_err(|error| {
-            RegistryError::new(format!("cannot read blob {} of {from}: {}", blob.digest, error.without_url()))
-        })?;
-        if sha256_digest(&bytes) != blob.digest {
-            return Err(RegistryError::new(format!("blob {} of {from} does not match its digest", blob.digest)));
-        }
+        // Streamed from one to the other, never held whole in memory; a blob that does
+        // not match its digest ends the upload with an error before it completes.
+        let body = reqwest::Body::wrap_stream(verified(source.response.bytes_stream(), blob.digest.clone()));
+        // Sent once: the upload was opened with this client's push access already, so
+        // it is not challenged again; a retry would go without the body and fail.
+        let body = std::cell::RefCell::new(Some(body));
         let separator = if location.contains('?') { '&' } else { '?' };
         let upload = format!("{location}{separator}digest={}", blob.digest);
         let upload = if upload.starts_with('/') || upload.starts_with("http") { upload } else { format!("/{upload}") };
@@ -664,13 +677,53 @@ impl<'a> Client<'a> {
             Method::PUT,
             &upload,
             |request| {
-                request.timeout(BLOB_TIMEOUT).header(CONTENT_TYPE, "application/octet-stream").body(bytes.clone())
+                let request = request.timeout(BLOB_TIMEOUT).header(CONTENT_TYPE, "application/octet-stream");
+                match body.borrow_mut().take() {
+                    Some(body) => request.body(body),
+                    None => request,
+                }
             },
             &[StatusCode::CREATED, StatusCode::NO_CONTENT],
         )
         .await?;
         Ok(())
     }
+}
+
+/// `stream` as it passes, hashed: once it ends, an error instead of the end when what
+/// passed is not `digest` (`sha256:<hex>`), so an upload of it never completes.
+fn verified<S, B>(stream: S, digest: String) -> impl futures::Stream<Item = Result<B, std::io::Error>>
+where
+    S: futures::Stream<Item = Result<B, reqwest::Error>> + Send + 'static,
+    B: AsRef<[u8]>,
+{
+    use futures::StreamExt;
+    let state = (Box::pin(stream), Some(Sha256::new()));
+    futures::stream::unfold(state, move |(mut stream, hasher)| {
+        let digest = digest.clone();
+        async move {
+            let mut hasher = hasher?;
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    hasher.update(chunk.as_ref());
+                    Some((Ok(chunk), (stream, Some(hasher))))
+                }
+                Some(Err(error)) => {
+                    let error = std::io::Error::other(format!("cannot read blob {digest}: {}", error.without_url()));
+                    Some((Err(error), (stream, None)))
+                }
+                None => {
+                    let hex: String = hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
+                    if format!("sha256:{hex}") == digest {
+                        return None;
+                    }
+                    let error =
+                        std::io::Error::other(format!("blob {digest} does not match its digest (sha256:{hex})"));
+                    Some((Err(error), (stream, None)))
+                }
+            }
+        }
+    })
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -745,6 +798,25 @@ pub fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn streamed(chunks: &[&str], digest: &str) -> Vec<Result<Vec<u8>, String>> {
+        use futures::StreamExt;
+        let items: Vec<Result<Vec<u8>, reqwest::Error>> =
+            chunks.iter().map(|chunk| Ok(chunk.as_bytes().to_vec())).collect();
+        let stream = verified(futures::stream::iter(items), digest.to_string());
+        futures::executor::block_on(stream.map(|item| item.map_err(|error| error.to_string())).collect())
+    }
+
+    #[test]
+    fn a_copied_blob_passes_only_when_it_matches_its_digest() {
+        let digest = sha256_digest(b"layer bytes");
+        let passed = streamed(&["layer ", "bytes"], &digest);
+        assert_eq!(passed, vec![Ok(b"layer ".to_vec()), Ok(b"bytes".to_vec())]);
+        let tampered = streamed(&["layer ", "bytez"], &digest);
+        assert_eq!(tampered.len(), 3, "{tampered:?}");
+        let error = tampered[2].clone().unwrap_err();
+        assert!(error.contains(&format!("blob {digest} does not match its digest")), "{error}");
+    }
 
     #[test]
     fn references() {

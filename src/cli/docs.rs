@@ -10,6 +10,9 @@ use super::output;
 
 const README: &str = include_str!("../../README.md");
 
+/// What the sandbox promises and what it does not (`shipctl docs security`).
+const SECURITY: &str = include_str!("../../docs/security.md");
+
 /// The config reference: the README section between its markers.
 fn config_reference() -> &'static str {
     let start = README.find("<!-- config-reference -->").map(|index| index + "<!-- config-reference -->".len());
@@ -42,11 +45,18 @@ pub fn docs(args: DocsArgs) -> i32 {
             let summary = doc.lines().next().unwrap_or_default();
             output::outln(&format!("  {name:<width$} {summary}"));
         }
-        output::outln("\n`shipctl docs <name>` for one of them; `shipctl docs config` for shipctl.toml.");
+        output::outln(
+            "\n`shipctl docs <name>` for one of them; `shipctl docs config` for shipctl.toml; \
+             `shipctl docs security` for the security model.",
+        );
         return exit_codes::SUCCESS;
     };
     if name == "config" {
         output::outln(config_reference());
+        return exit_codes::SUCCESS;
+    }
+    if name == "security" {
+        output::outln(SECURITY.trim_end());
         return exit_codes::SUCCESS;
     }
     if let Some(primitive) = registry.get(&name) {
@@ -62,7 +72,7 @@ pub fn docs(args: DocsArgs) -> i32 {
     }
     let mut names: Vec<&str> = registry.names();
     names.extend(BUILTINS.iter().chain(crate::testing::BUILTINS).map(|(name, _)| *name));
-    names.push("config");
+    names.extend(["config", "security"]);
     let help = did_you_mean(&name, names.iter().copied()).map(|close| format!("did you mean `shipctl docs {close}`?"));
     output::print_error(&Error::usage(format!("no primitive or builtin called \"{name}\""), help));
     exit_codes::USAGE

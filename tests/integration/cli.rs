@@ -140,6 +140,10 @@ fn docs_print_primitives_and_suggest_names() {
     assert!(tag.stdout.contains("Result: `#{ name, commit, created, pushed }`"), "{}", tag.stdout);
     let config = workspace.shipctl(&["docs", "config"]);
     assert!(config.stdout.contains("[limits]"), "{}", config.stdout);
+    let security = workspace.shipctl(&["docs", "security"]);
+    assert_eq!(security.code, 0);
+    assert!(security.stdout.starts_with("# Security model"), "{}", security.stdout);
+    assert!(security.stdout.contains("What it does not promise"), "{}", security.stdout);
     let typo = workspace.shipctl(&["docs", "notfy"]);
     assert_eq!(typo.code, 2);
     assert!(typo.stderr.contains("did you mean `shipctl docs notify`?"), "{}", typo.stderr);

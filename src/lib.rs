@@ -14,6 +14,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod journal;
 pub mod primitives;
+pub mod providers;
 pub mod run;
 pub mod testing;
 pub mod time;

@@ -6,8 +6,7 @@ use serde::Serialize;
 use crate::config::Project;
 use crate::error::Error;
 use crate::exit_codes;
-use crate::primitives::backup::all_stores;
-use crate::primitives::backup::store::{BackupRecord, Store, hash_file};
+use crate::providers::backup_store::{BackupRecord, Store, all_stores, hash_file};
 
 use super::output;
 use super::{BackupsArgs, OutputFormat};

@@ -3,10 +3,6 @@
 //! with sha256 and size, pruned to `[backups] keep`, restored only after the sha256
 //! matches and only where policy lets a restore write.
 
-pub mod archive;
-pub mod postgres;
-pub mod store;
-
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -18,7 +14,10 @@ use crate::base::names::{DatabaseName, Label};
 use crate::effect::{EffectContext, EffectError, Primitive};
 use crate::error::did_you_mean;
 
-use store::{BackupRecord, Kind, RECORD_FORMAT, Store, Temporary, hash_file, new_id};
+use crate::providers::backup_store::{
+    BackupRecord, Kind, RECORD_FORMAT, Store, Temporary, all_stores, hash_file, new_id,
+};
+use crate::providers::{archive, postgres};
 
 /// The backup primitive.
 #[doc = include_str!("docs/backup.md")]
@@ -217,26 +216,6 @@ fn check_database(database: &str, context: &EffectContext) -> Result<(), EffectE
 
 fn store_for(context: &EffectContext) -> Store {
     Store::new(context.project.backup_dir(&context.environment))
-}
-
-/// Every backup store of the project: the environment's first, then `[backups] dir`,
-/// then the other environments' `backup_dir`s.
-pub fn all_stores(project: &crate::config::Project, first: Option<&crate::config::Environment>) -> Vec<Store> {
-    let mut dirs: Vec<ConfiguredPath> = Vec::new();
-    if let Some(environment) = first {
-        dirs.push(project.backup_dir(environment));
-    }
-    dirs.push(ConfiguredPath::from_config(&project.root, &project.config.backups.dir));
-    for environment in project.config.environments.values() {
-        dirs.push(project.backup_dir(environment));
-    }
-    let mut unique: Vec<ConfiguredPath> = Vec::new();
-    for dir in dirs {
-        if !unique.contains(&dir) {
-            unique.push(dir);
-        }
-    }
-    unique.into_iter().map(Store::new).collect()
 }
 
 fn find(id: &str, context: &EffectContext) -> Result<Option<(Store, BackupRecord)>, EffectError> {

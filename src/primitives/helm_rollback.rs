@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::helm::{Helm, HelmCommand, Revision, go_duration};
-use super::kube::namespace;
 use crate::base::names::{Namespace, ReleaseName};
 use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::providers::helm::{Helm, HelmCommand, Revision, go_duration};
+use crate::providers::kube::namespace;
 
 /// The helm_rollback primitive.
 #[doc = include_str!("docs/helm_rollback.md")]

@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::helm::{ChartMetadata, Helm, HelmCommand, Release, go_duration, manifest_diff, parse_json};
-use super::kube::namespace;
 use crate::base::confined::{ConfinedPath, ConfinedTree};
 use crate::base::names::{ChartReference, ChartVersion, Namespace, ReleaseName};
 use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::providers::helm::{ChartMetadata, Helm, HelmCommand, Release, go_duration, manifest_diff, parse_json};
+use crate::providers::kube::namespace;
 
 /// The helm_upgrade primitive.
 #[doc = include_str!("docs/helm_upgrade.md")]

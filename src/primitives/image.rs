@@ -3,14 +3,11 @@
 //! the digest is the same; across repositories the blobs are mounted (or copied)
 //! first; the new tag is read back and its digest compared.
 
-pub mod oci;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::RegistryScheme;
 use crate::effect::{EffectContext, EffectError, Primitive};
-
-use oci::{
+use crate::providers::oci::{
     Client, Credentials, ImageReference, Manifest, ManifestKind, Reference, RegistryError, is_digest, short_digest,
 };
 

@@ -6,12 +6,10 @@ pub mod approve;
 pub mod backup;
 pub mod clock;
 pub mod git;
-pub mod helm;
 pub mod helm_rollback;
 pub mod helm_upgrade;
 pub mod http;
 pub mod image;
-pub mod kube;
 pub mod notify;
 pub mod wait_healthy;
 

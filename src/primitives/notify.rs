@@ -116,7 +116,9 @@ fn attempt(
         return Ok(status.as_u16());
     }
     let body = context
-        .block_on(|| super::http::read_capped(response, super::http::EXCERPT_BODY_CAP, EXCERPT_BYTES, None))
+        .block_on(|| {
+            crate::providers::http::read_capped(response, crate::providers::http::EXCERPT_BODY_CAP, EXCERPT_BYTES, None)
+        })
         .map_err(Failure::Fatal)?
         .unwrap_or_default();
     let excerpt = context.excerpt(&body.head_text(), Keep::Head(EXCERPT_CHARS));

@@ -14,9 +14,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::kube::{api_error, client, namespace};
 use crate::base::names::{Namespace, WorkloadName};
 use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::providers::kube::{api_error, client, namespace};
 
 /// The wait_healthy primitive.
 #[doc = include_str!("docs/wait_healthy.md")]

@@ -336,7 +336,7 @@ fn lease_lock(
             };
             runtime.block_on(async move {
                 let taken = tokio::time::timeout(API_BUDGET, async {
-                    let client = crate::primitives::kube::client(&root, &environment_name_owned, &environment)
+                    let client = crate::providers::kube::client(&root, &environment_name_owned, &environment)
                         .await
                         .map_err(|error| Refusal::Failed(error.message))?;
                     let namespace = namespace_hint.unwrap_or_else(|| client.default_namespace().to_string());

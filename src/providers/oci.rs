@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Keep, Redactor};
-use crate::primitives::http::EXCERPT_BODY_CAP;
+use crate::providers::http::EXCERPT_BODY_CAP;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -419,7 +419,7 @@ impl<'a> Client<'a> {
     /// The beginning of an error answer's body, read up to a cap (unredacted: quote it
     /// only through the redactor's excerpt).
     async fn error_body(&self, response: reqwest::Response) -> String {
-        crate::primitives::http::read_capped(response, EXCERPT_BODY_CAP, EXCERPT_BODY_CAP, None)
+        crate::providers::http::read_capped(response, EXCERPT_BODY_CAP, EXCERPT_BODY_CAP, None)
             .await
             .map(|body| body.head_text())
             .unwrap_or_default()
@@ -575,7 +575,7 @@ impl<'a> Client<'a> {
         let content_type = header(&answer.headers, CONTENT_TYPE.as_str());
         let expected = header(&answer.headers, "docker-content-digest")
             .or_else(|| is_digest(reference).then(|| reference.to_string()));
-        let body = crate::primitives::http::read_capped(answer.response, MANIFEST_CAP, MANIFEST_CAP, None)
+        let body = crate::providers::http::read_capped(answer.response, MANIFEST_CAP, MANIFEST_CAP, None)
             .await
             .map_err(|error| {
                 RegistryError::new(format!("cannot read manifest {reference} of {repository}: {}", error.without_url()))

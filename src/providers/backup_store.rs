@@ -435,6 +435,26 @@ pub fn new_id(source: &str, environment: &str, at: std::time::SystemTime) -> Str
     format!("{}-{}-{date}-{time}-{millis}", slug(source), slug(environment))
 }
 
+/// Every backup store of the project: the environment's first, then `[backups] dir`,
+/// then the other environments' `backup_dir`s.
+pub fn all_stores(project: &crate::config::Project, first: Option<&crate::config::Environment>) -> Vec<Store> {
+    let mut dirs: Vec<ConfiguredPath> = Vec::new();
+    if let Some(environment) = first {
+        dirs.push(project.backup_dir(environment));
+    }
+    dirs.push(ConfiguredPath::from_config(&project.root, &project.config.backups.dir));
+    for environment in project.config.environments.values() {
+        dirs.push(project.backup_dir(environment));
+    }
+    let mut unique: Vec<ConfiguredPath> = Vec::new();
+    for dir in dirs {
+        if !unique.contains(&dir) {
+            unique.push(dir);
+        }
+    }
+    unique.into_iter().map(Store::new).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,13 @@
 
 pub mod approve;
 pub mod backup;
-pub mod clock;
-pub mod git;
 pub mod helm_rollback;
 pub mod helm_upgrade;
-pub mod http;
-pub mod image;
+pub mod http_check;
 pub mod notify;
+pub mod now;
+pub mod promote_image;
+pub mod tag;
 pub mod wait_healthy;
 
 use crate::effect::Registry;
@@ -18,14 +18,14 @@ use crate::effect::Registry;
 /// Every built-in primitive.
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
-    registry.add(clock::Now);
-    registry.add(git::Tag);
+    registry.add(now::Now);
+    registry.add(tag::Tag);
     registry.add(notify::Notify);
-    registry.add(http::HttpCheck);
+    registry.add(http_check::HttpCheck);
     registry.add(approve::Approve);
     registry.add(backup::Backup);
     registry.add(backup::Restore);
-    registry.add(image::PromoteImage);
+    registry.add(promote_image::PromoteImage);
     registry.add(helm_upgrade::HelmUpgrade);
     registry.add(helm_rollback::HelmRollback);
     registry.add(wait_healthy::WaitHealthy);

@@ -10,6 +10,7 @@ pub mod http_check;
 pub mod notify;
 pub mod now;
 pub mod promote_image;
+pub mod restore;
 pub mod tag;
 pub mod wait_healthy;
 
@@ -24,7 +25,7 @@ pub fn registry() -> Registry {
     registry.add(http_check::HttpCheck);
     registry.add(approve::Approve);
     registry.add(backup::Backup);
-    registry.add(backup::Restore);
+    registry.add(restore::Restore);
     registry.add(promote_image::PromoteImage);
     registry.add(helm_upgrade::HelmUpgrade);
     registry.add(helm_rollback::HelmRollback);

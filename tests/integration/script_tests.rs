@@ -178,6 +178,57 @@ test("found", || {
 }
 
 #[test]
+fn release_deploy_rolls_back_only_what_it_replaced_and_waits_in_the_release_namespace() {
+    let workspace = Workspace::new();
+    workspace.config("");
+    workspace.write(
+        "release.rhai",
+        r#"import "std/release" as release;
+let rollback = param("rollback", "yes") == "yes";
+step("Deploy", || release::deploy(#{
+    release: "app", chart: "charts/app", namespace: "apps", timeout: "5m", rollback: rollback,
+    workloads: ["web", #{ statefulset: "db", timeout: "15m" }, #{ deployment: "other", namespace: "jobs" }],
+    wait_timeout: "10m",
+}));
+step("Verify", || release::smoke_test("https://app.example.org"));
+"#,
+    );
+    workspace.write(
+        "release.test.rhai",
+        r#"test("the upgrade, then each workload in the release's namespace", || {
+    let r = run();
+    assert_eq(r.status, "succeeded");
+    assert_eq(r.effect("helm_upgrade").args, #{ release: "app", chart: "charts/app", namespace: "apps", timeout: "5m" });
+    assert_eq(r.effects("wait_healthy").map(|wait| wait.args), [
+        #{ deployment: "web", namespace: "apps", timeout: "10m" },
+        #{ statefulset: "db", namespace: "apps", timeout: "15m" },
+        #{ deployment: "other", namespace: "jobs", timeout: "10m" },
+    ]);
+    assert_eq(r.effect("http_check").args.url, "https://app.example.org/health");
+});
+test("a later failure rolls back to the revision the upgrade replaced", || {
+    mock("helm_upgrade", #{ revision: 4, previous_revision: 3 });
+    mock_error("http_check", "down");
+    let r = run();
+    assert_eq(r.compensations.map(|effect| effect.args),
+              [#{ release: "app", namespace: "apps", revision: 3, wait: true }]);
+});
+test("a first install has nothing to roll back to", || {
+    mock_error("wait_healthy", 2, "db not ready");
+    assert_eq(run().compensations, []);
+});
+test("rollback: false leaves the release as it is", || {
+    mock("helm_upgrade", #{ revision: 4, previous_revision: 3 });
+    mock_error("http_check", "down");
+    assert_eq(run(#{ params: #{ rollback: "no" } }).compensations, []);
+});
+"#,
+    );
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
 fn nothing_is_performed_in_a_test() {
     let server = crate::support::HttpServer::start(&[(200, "ok")]);
     let workspace = Workspace::new();

@@ -5,14 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The bundled releases, their environments and params, as `bundled::RELEASES` plans them.
-const RELEASES: &[(&str, &[&str], &[&str])] = &[
-    ("catalogue", &["local", "staging", "production"], &["version=1.4.0"]),
-    ("records", &["local", "staging", "production"], &["version=5.2.0"]),
-    ("shop", &["local", "production"], &["version=2.3.0", "commit=4f2a9c1"]),
-    ("pipelines", &["local", "development", "staging", "production"], &["version=1.4.0"]),
-    ("orders", &["local", "development", "production"], &["version=3.8.0"]),
-];
+use crate::bundled::RELEASES;
 
 /// The production plan of Orders reads the clock (`now()`) to tell whether it runs in
 /// the low-traffic hours, and says so in the approval and the stakeholders' notice. The

@@ -1,4 +1,5 @@
-//! What test files can call: `test`, `mock`, `mock_error`, `run` and assertions.
+//! What test files can call: `test`, `mock`, `mock_error`, `run`, the effects of a run by
+//! kind (`effect`, `effects`) and assertions (`assert_order` among them).
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,31 @@ pub const BUILTINS: &[(&str, &str)] = &[
          effects, kinds, compensations, compensation_errors }: `effects` has every effect\n\
          (seq, kind, step, args, result, error, compensation), `kinds` the kinds of the\n\
          main path in order, `compensations` the effects run by compensations, and\n\
-         `compensation_errors` the compensations that failed, with where they were registered.",
+         `compensation_errors` the compensations that failed, with where they were registered.\n\
+         Find effects by kind, not by position: `result.effect(kind)`, `result.effects(kind)`,\n\
+         `assert_order(result, kinds)`.",
+    ),
+    (
+        "effect",
+        "result.effect(kind) -> map\n\n\
+         In a test: the first effect of primitive `kind` in a result of `run` (main path\n\
+         and compensations, in the order they ran). The test fails, naming the kinds that\n\
+         ran, when no effect of that kind did: `result.effect(\"helm_upgrade\").args.set`.",
+    ),
+    (
+        "effects",
+        "result.effects(kind) -> array\n\n\
+         In a test: every effect of primitive `kind` in a result of `run`, in the order they\n\
+         ran (empty when none did): `result.effects(\"tag\").map(|tag| tag.args.repo)`.\n\
+         `result.effects`, without the call, is still every effect of the run.",
+    ),
+    (
+        "assert_order",
+        "assert_order(result, kinds)\n\n\
+         In a test: effects of these kinds ran in this order (others may run between them):\n\
+         `assert_order(result, [\"backup\", \"helm_upgrade\", \"wait_healthy\"])`. Each kind\n\
+         is matched by the first effect of it after the previous match. A failure lists the\n\
+         order the effects ran in.",
     ),
     (
         "mock",
@@ -119,8 +144,9 @@ fn error(message: impl Into<String>, position: Position) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(message.into().into(), position))
 }
 
-/// `kind` must be a primitive: a typo would mock nothing and pass silently.
-fn known_kind(kind: &str, position: Position) -> Result<(), Box<EvalAltResult>> {
+/// `kind` must be a primitive: a typo would mock nothing, or look for nothing, and pass
+/// silently. `action` is what was asked: `mock`, `look for`.
+fn known_kind(kind: &str, action: &str, position: Position) -> Result<(), Box<EvalAltResult>> {
     let registry = crate::primitives::registry();
     if registry.get(kind).is_some() {
         return Ok(());
@@ -130,7 +156,7 @@ fn known_kind(kind: &str, position: Position) -> Result<(), Box<EvalAltResult>> 
         Some(close) => format!("; did you mean \"{close}\"?"),
         None => format!("; primitives: {}", names.join(", ")),
     };
-    Err(error(format!("cannot mock \"{kind}\": no primitive has that name{hint}"), position))
+    Err(error(format!("cannot {action} \"{kind}\": no primitive has that name{hint}"), position))
 }
 
 fn call_number(n: INT, position: Position) -> Result<u64, Box<EvalAltResult>> {
@@ -147,7 +173,7 @@ fn add_mock(
     call: Option<u64>,
     answer: Answer,
 ) -> Result<(), Box<EvalAltResult>> {
-    known_kind(kind, context.call_position())?;
+    known_kind(kind, "mock", context.call_position())?;
     if !*host.running.borrow() {
         return Err(error("mock belongs inside a test(...)", context.call_position()));
     }
@@ -212,6 +238,16 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
     let runner = Rc::clone(host);
     engine.register_fn("run", move |context: NativeCallContext| run(&runner, &context, &Map::new()));
 
+    engine.register_fn("effect", |context: NativeCallContext, result: Map, kind: ImmutableString| {
+        first_effect(&result, &kind, context.call_position())
+    });
+    engine.register_fn("effects", |context: NativeCallContext, result: Map, kind: ImmutableString| {
+        every_effect(&result, &kind, context.call_position())
+    });
+    engine.register_fn("assert_order", |context: NativeCallContext, result: Map, kinds: rhai::Array| {
+        assert_order(&result, &kinds, context.call_position())
+    });
+
     engine.register_fn("assert", |context: NativeCallContext, condition: bool| -> Result<(), Box<EvalAltResult>> {
         if condition { Ok(()) } else { Err(error("assertion failed", context.call_position())) }
     });
@@ -239,6 +275,69 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
             assert_ne(&context, actual, unexpected).map_err(|failure| with_message(failure, &message))
         },
     );
+}
+
+/// The effects of a result of `run`, main path and compensations, in the order they ran.
+fn ran(result: &Map, position: Position) -> Result<rhai::Array, Box<EvalAltResult>> {
+    result
+        .get("effects")
+        .and_then(|effects| effects.read_lock::<rhai::Array>().map(|effects| effects.clone()))
+        .ok_or_else(|| error("expected the result of run(...), a map with its effects", position))
+}
+
+fn kind_of(effect: &Dynamic) -> String {
+    effect.read_lock::<Map>().and_then(|effect| effect.get("kind").map(text)).unwrap_or_default()
+}
+
+/// The kinds that ran, for failure messages: `now, tag, helm_upgrade`.
+fn kinds_that_ran(effects: &rhai::Array) -> String {
+    if effects.is_empty() {
+        return "no effect ran".to_string();
+    }
+    format!("the effects that ran: {}", effects.iter().map(kind_of).collect::<Vec<_>>().join(", "))
+}
+
+fn first_effect(result: &Map, kind: &str, position: Position) -> Result<Dynamic, Box<EvalAltResult>> {
+    let effects = ran(result, position)?;
+    if let Some(effect) = effects.iter().find(|effect| kind_of(effect) == kind) {
+        return Ok(effect.clone());
+    }
+    known_kind(kind, "look for", position)?;
+    Err(error(format!("no {kind} effect ran; {}", kinds_that_ran(&effects)), position))
+}
+
+fn every_effect(result: &Map, kind: &str, position: Position) -> Result<rhai::Array, Box<EvalAltResult>> {
+    known_kind(kind, "look for", position)?;
+    Ok(ran(result, position)?.into_iter().filter(|effect| kind_of(effect) == kind).collect())
+}
+
+fn assert_order(result: &Map, kinds: &rhai::Array, position: Position) -> Result<(), Box<EvalAltResult>> {
+    let effects = ran(result, position)?;
+    let wanted: Vec<String> = kinds.iter().map(text).collect();
+    for kind in &wanted {
+        known_kind(kind, "look for", position)?;
+    }
+    let mut remaining = effects.iter().map(kind_of);
+    let mut matched = 0;
+    for kind in &wanted {
+        if !remaining.any(|ran| &ran == kind) {
+            break;
+        }
+        matched += 1;
+    }
+    if matched == wanted.len() {
+        return Ok(());
+    }
+    Err(error(
+        format!(
+            "assert_order failed: expected {} in this order, but no {} ran after {}; {}",
+            wanted.join(", "),
+            wanted[matched],
+            if matched == 0 { "the start".to_string() } else { wanted[..matched].join(", ") },
+            kinds_that_ran(&effects)
+        ),
+        position,
+    ))
 }
 
 /// Values compare as JSON (so `1 == 1`, maps by content); what cannot be JSON compares

@@ -12,9 +12,9 @@ use crate::kube_support::{self, tool};
 use crate::support::Output;
 
 /// The bundled releases, the environments each is released to (and `local`), and the
-/// params a plan needs. The Catalogue's production plan is pinned by a snapshot too
-/// (`cli::the_bundled_release_plans_for_production`).
-const RELEASES: &[(&str, &[&str], &[&str])] = &[
+/// params a plan needs. Each of these plans is pinned by a snapshot
+/// (`snapshots_plans::every_bundled_release_plans_as_pinned`).
+pub const RELEASES: &[(&str, &[&str], &[&str])] = &[
     ("catalogue", &["local", "staging", "production"], &["version=1.4.0"]),
     ("records", &["local", "staging", "production"], &["version=5.2.0"]),
     ("shop", &["local", "production"], &["version=2.3.0", "commit=4f2a9c1"]),

@@ -27,6 +27,8 @@ mod replay;
 mod sandbox;
 mod script_tests;
 mod shapes;
+mod snapshots_errors;
+mod snapshots_plans;
 mod standin;
 mod support;
 mod tag;

@@ -48,9 +48,8 @@ test("all calls of a kind", || {
     let r = run(#{ params: #{ version: "2.0.0" } });
     assert_eq(r.status, "succeeded");
     assert_eq(r.kinds, ["tag", "http_check", "http_check", "notify"]);
-    assert_eq(r.effects[1].result.status, 204);
-    assert_eq(r.effects[2].result.status, 204);
-    assert_eq(r.effects[1].result.attempts, 1, "mocks keep the plan mock's other fields");
+    assert_eq(r.effects("http_check").map(|check| check.result.status), [204, 204]);
+    assert_eq(r.effect("http_check").result.attempts, 1, "mocks keep the plan mock's other fields");
 });
 test("only the second call fails, and the compensation runs", || {
     mock_error("http_check", 2, "not ready");
@@ -59,8 +58,10 @@ test("only the second call fails, and the compensation runs", || {
     assert_eq(r.failed_step, "Check");
     assert_eq(r.error, "http_check failed: not ready");
     assert_eq(r.error_location, "scripts/app/release.rhai:6:5");
-    assert_eq(r.effects[1].error, ());
+    assert_eq(r.effect("http_check").error, ());
+    assert_eq(r.effects("http_check")[1].error, "not ready");
     assert_eq(r.compensations[0].args.text, "rolled back 2.0.0");
+    assert_order(r, ["tag", "http_check", "notify"]);
 });
 test("mocks do not leak between tests", || {
     let r = run(#{ params: #{ version: "2.0.0" } });
@@ -136,6 +137,95 @@ test("script refused", || run(#{ params: #{} }));
     let empty = workspace.shipctl(&["test"]);
     assert_eq!(empty.code, 1);
     assert!(empty.stderr.contains("declares no tests"), "{}", empty.stderr);
+}
+
+#[test]
+fn effects_found_by_kind_and_their_order_fail_clearly() {
+    let workspace = workspace(
+        r#"test("no such effect", || run(#{ params: #{ version: "2.0.0" } }).effect("backup"));
+test("a typo in the kind", || run(#{ params: #{ version: "2.0.0" } }).effects("notfy"));
+test("out of order", || assert_order(run(#{ params: #{ version: "2.0.0" } }), ["http_check", "tag"]));
+test("found", || {
+    let r = run(#{ params: #{ version: "2.0.0" } });
+    assert_eq(r.effect("notify").args.text, "2.0.0 is live");
+    assert_eq(r.effects("backup"), []);
+    assert_eq(r.effects.len(), 4, "without the call, effects is every effect");
+    assert_order(r, ["tag", "http_check", "http_check", "notify"]);
+});
+"#,
+    );
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stdout.contains("no backup effect ran; the effects that ran: tag, http_check, http_check, notify"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("cannot look for \"notfy\": no primitive has that name; did you mean \"notify\"?"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains(
+            "assert_order failed: expected http_check, tag in this order, but no tag ran after http_check; \
+             the effects that ran: tag, http_check, http_check, notify"
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("1 passed, 3 failed"), "{}", output.stdout);
+}
+
+#[test]
+fn release_deploy_rolls_back_only_what_it_replaced_and_waits_in_the_release_namespace() {
+    let workspace = Workspace::new();
+    workspace.config("");
+    workspace.write(
+        "release.rhai",
+        r#"import "std/release" as release;
+let rollback = param("rollback", "yes") == "yes";
+step("Deploy", || release::deploy(#{
+    release: "app", chart: "charts/app", namespace: "apps", timeout: "5m", rollback: rollback,
+    workloads: ["web", #{ statefulset: "db", timeout: "15m" }, #{ deployment: "other", namespace: "jobs" }],
+    wait_timeout: "10m",
+}));
+step("Verify", || release::smoke_test("https://app.example.org"));
+"#,
+    );
+    workspace.write(
+        "release.test.rhai",
+        r#"test("the upgrade, then each workload in the release's namespace", || {
+    let r = run();
+    assert_eq(r.status, "succeeded");
+    assert_eq(r.effect("helm_upgrade").args, #{ release: "app", chart: "charts/app", namespace: "apps", timeout: "5m" });
+    assert_eq(r.effects("wait_healthy").map(|wait| wait.args), [
+        #{ deployment: "web", namespace: "apps", timeout: "10m" },
+        #{ statefulset: "db", namespace: "apps", timeout: "15m" },
+        #{ deployment: "other", namespace: "jobs", timeout: "10m" },
+    ]);
+    assert_eq(r.effect("http_check").args.url, "https://app.example.org/health");
+});
+test("a later failure rolls back to the revision the upgrade replaced", || {
+    mock("helm_upgrade", #{ revision: 4, previous_revision: 3 });
+    mock_error("http_check", "down");
+    let r = run();
+    assert_eq(r.compensations.map(|effect| effect.args),
+              [#{ release: "app", namespace: "apps", revision: 3, wait: true }]);
+});
+test("a first install has nothing to roll back to", || {
+    mock_error("wait_healthy", 2, "db not ready");
+    assert_eq(run().compensations, []);
+});
+test("rollback: false leaves the release as it is", || {
+    mock("helm_upgrade", #{ revision: 4, previous_revision: 3 });
+    mock_error("http_check", "down");
+    assert_eq(run(#{ params: #{ rollback: "no" } }).compensations, []);
+});
+"#,
+    );
+    let output = workspace.shipctl(&["test"]);
+    assert_eq!(output.code, 0, "{output:?}");
 }
 
 #[test]

@@ -16,5 +16,4 @@ pub mod journal;
 pub mod primitives;
 pub mod run;
 pub mod testing;
-pub mod time;
 pub mod watch;

@@ -11,9 +11,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use kube_standin::{Behaviour, Options, Standin};
 use serde_json::json;
 use shipctl::config::Project;
+use shipctl::effect::Silent;
 use shipctl::effect::{EffectContext, Mode, Primitive};
 use shipctl::primitives::wait_healthy::{WaitHealthy, WaitHealthyParams};
-use shipctl::run::Silent;
 
 fn deployment(image: &str) -> serde_json::Value {
     json!({

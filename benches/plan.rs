@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use shipctl::effect::Mode;
-use shipctl::run::{RunRequest, Silent, execute};
+use shipctl::effect::Silent;
+use shipctl::run::{RunRequest, execute};
 
 const EFFECTS: u64 = 10_000;
 

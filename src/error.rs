@@ -1,31 +1,11 @@
-//! The library's top-level error and the place in a file an error points at.
+//! The library's top-level error: what stops a command before or outside a script run.
 
-use std::fmt;
 use std::path::PathBuf;
-
-use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::engine::{ScriptError, ScriptErrorKind};
 use crate::exit_codes;
 use crate::journal::JournalError;
-
-/// A place in a script or config file: `scripts/cdc/release.rhai:12:5`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Location {
-    /// The file as the user knows it: relative to the scripts root, or `std/<name>`.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}:{}:{}", self.file, self.line, self.column)
-    }
-}
 
 /// Everything that stops a command before or outside a script run.
 #[derive(Debug, thiserror::Error)]
@@ -72,28 +52,5 @@ impl Error {
             Error::Config(error) => error.help.as_deref(),
             _ => None,
         }
-    }
-}
-
-/// The closest candidate to `word`, if any is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|candidate| (strsim::damerau_levenshtein(word, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3) && *distance < candidate.len())
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_close_names_only() {
-        let fields = ["release", "chart", "namespace", "values"];
-        assert_eq!(did_you_mean("namesapce", fields), Some("namespace"));
-        assert_eq!(did_you_mean("chrat", fields), Some("chart"));
-        assert_eq!(did_you_mean("colour", fields), None);
     }
 }

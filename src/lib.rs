@@ -17,5 +17,4 @@ pub mod primitives;
 pub mod providers;
 pub mod run;
 pub mod testing;
-pub mod time;
 pub mod watch;

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::config::{FILE_NAME, Project};
+use crate::effect::Silent;
 use crate::engine::STD_PREFIX;
 use crate::error::Error;
-use crate::run::{RunReport, RunRequest, Silent, execute};
+use crate::run::{RunReport, RunRequest, execute};
 
 /// What to plan, and how quickly to react.
 #[derive(Debug, Clone)]

@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::effect::Mode;
+use crate::effect::Silent;
 use crate::error::Error;
 use crate::exit_codes;
 use crate::journal::RunStatus;
-use crate::run::{RunRequest, Silent, execute};
+use crate::run::{RunRequest, execute};
 
 use super::DemoArgs;
 use super::output::{self, Human};

@@ -1,8 +1,9 @@
 //! `shipctl docs`: the primitives' and builtins' documentation, from the same text as
 //! the code's doc comments.
 
+use crate::base::suggest::did_you_mean;
 use crate::engine::BUILTINS;
-use crate::error::{Error, did_you_mean};
+use crate::error::Error;
 use crate::exit_codes;
 
 use super::DocsArgs;

@@ -1,10 +1,10 @@
 //! `shipctl history`: the recorded runs, newest first.
 
+use crate::base::time::format_duration;
 use crate::config::Project;
 use crate::error::Error;
 use crate::exit_codes;
 use crate::journal::list_runs;
-use crate::time::format_duration;
 
 use super::output;
 use super::{HistoryArgs, OutputFormat};

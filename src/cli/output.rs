@@ -10,12 +10,13 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
+use crate::base::time::format_duration;
 use crate::effect::{Call, Effect, EffectReport, Halt};
+use crate::effect::{Event, Level, Reporter};
 use crate::engine::{Sources, render, render_parts};
 use crate::error::Error;
 use crate::journal::RunStatus;
-use crate::run::{Event, Level, Reporter, RunReport};
-use crate::time::format_duration;
+use crate::run::RunReport;
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 

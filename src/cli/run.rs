@@ -1,9 +1,10 @@
 //! `shipctl run` and `shipctl plan`.
 
 use crate::effect::Mode;
+use crate::effect::{Reporter, Silent};
 use crate::exit_codes;
 use crate::journal::RunStatus;
-use crate::run::{Reporter, RunReport, RunRequest, Silent, execute};
+use crate::run::{RunReport, RunRequest, execute};
 
 use super::output::{self, Human};
 use super::{OutputFormat, PlanArgs, RunArgs, ScriptArgs};

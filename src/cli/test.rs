@@ -1,9 +1,9 @@
 //! `shipctl test`: run the release scripts' own tests.
 
+use crate::base::time::format_duration;
 use crate::exit_codes;
 use crate::run::on_script_thread;
 use crate::testing::{self, TestFailure, TestFile, TestOutcome};
-use crate::time::format_duration;
 
 use super::TestArgs;
 use super::inputs::inputs;

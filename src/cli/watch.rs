@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::base::time::format_duration;
 use crate::effect::Mode;
 use crate::run::RunRequest;
-use crate::time::format_duration;
 use crate::watch::{Frame, WatchOptions, watch};
 
 use super::WatchArgs;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 pub use secrets::{Keep, Redactor, SecretStore, refuse_secret_file};
 
 use crate::base::confined::ConfiguredPath;
-use crate::error::did_you_mean;
+use crate::base::suggest::did_you_mean;
 
 /// The config file's name.
 pub const FILE_NAME: &str = "shipctl.toml";
@@ -164,10 +164,10 @@ pub struct Limits {
     /// Modules a run may load.
     pub max_modules: usize,
     /// Wall-clock time for the whole script.
-    #[serde(with = "crate::time::serde_duration")]
+    #[serde(with = "crate::base::time::serde_duration")]
     pub deadline: Duration,
     /// Wall-clock time the compensations get after a failure.
-    #[serde(with = "crate::time::serde_duration")]
+    #[serde(with = "crate::base::time::serde_duration")]
     pub compensation_deadline: Duration,
     /// Bytes of log output (`print`, `log`, `warn`, ...) one run may write; beyond it
     /// lines are dropped and one line at the end says how many bytes were.
@@ -321,13 +321,13 @@ pub struct ChannelConfig {
     #[serde(default)]
     pub url_secret: Option<String>,
     /// Per-request timeout.
-    #[serde(default = "default_notify_timeout", with = "crate::time::serde_duration")]
+    #[serde(default = "default_notify_timeout", with = "crate::base::time::serde_duration")]
     pub timeout: Duration,
     /// Attempts after the first one on timeouts, connection errors and 5xx.
     #[serde(default = "default_notify_retries")]
     pub retries: u32,
     /// Wait before the first retry; doubles after each.
-    #[serde(default = "default_notify_backoff", with = "crate::time::serde_duration")]
+    #[serde(default = "default_notify_backoff", with = "crate::base::time::serde_duration")]
     pub backoff: Duration,
 }
 
@@ -381,7 +381,7 @@ pub struct SecretSource {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}{message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
 pub struct ConfigError {
-    pub location: Option<crate::error::Location>,
+    pub location: Option<crate::base::location::Location>,
     pub message: String,
     pub help: Option<String>,
 }
@@ -709,17 +709,17 @@ pub fn check_database_url(url: &str) -> Result<(), String> {
 }
 
 /// 1-based line and column of a byte offset.
-pub fn location_of(text: &str, file: &str, offset: usize) -> crate::error::Location {
+pub fn location_of(text: &str, file: &str, offset: usize) -> crate::base::location::Location {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map(|last| last.chars().count()).unwrap_or(0) + 1;
-    crate::error::Location { file: file.to_string(), line, column }
+    crate::base::location::Location { file: file.to_string(), line, column }
 }
 
 /// Where `[section]` (and `key = ` inside it) is written, as well as a line scan can
 /// tell; falls back to the start of the file.
-fn locate(text: &str, file: &str, section: &str, key: Option<&str>) -> crate::error::Location {
+fn locate(text: &str, file: &str, section: &str, key: Option<&str>) -> crate::base::location::Location {
     let header = format!("[{section}]");
     let mut offset = 0;
     let mut in_section = false;

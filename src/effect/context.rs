@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::{Environment, Keep, Project, Redactor, SecretStore};
-use crate::run::{Event, Reporter};
+use crate::effect::{Event, Reporter};
 
 use super::EffectError;
 

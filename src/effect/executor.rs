@@ -13,7 +13,7 @@ use std::any::Any;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::Location;
+use crate::base::location::Location;
 
 use super::{Effect, EffectContext, EffectError, ErasedPrimitive};
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::Location;
+use crate::base::location::Location;
+use crate::base::time::rfc3339;
+use crate::effect::{Event, Level};
 use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
-use crate::run::{Event, Level};
-use crate::time::rfc3339;
 
 use super::executor::{Executed, Halt};
 use super::primitive::ArgumentError;
@@ -334,7 +334,7 @@ impl Gate {
             Record::Step(StepRecord {
                 event: StepEvent::Start,
                 name: name.to_string(),
-                at: crate::time::now_rfc3339(),
+                at: crate::base::time::now_rfc3339(),
                 ok: None,
                 duration_ms: None,
             })
@@ -357,7 +357,7 @@ impl Gate {
             Record::Step(StepRecord {
                 event: StepEvent::End,
                 name: name.clone(),
-                at: crate::time::now_rfc3339(),
+                at: crate::base::time::now_rfc3339(),
                 ok: Some(ok),
                 duration_ms: Some(duration.as_millis() as u64),
             })
@@ -420,7 +420,7 @@ impl Gate {
                 level: level.as_str().to_string(),
                 message: message.clone(),
                 origin,
-                at: crate::time::now_rfc3339(),
+                at: crate::base::time::now_rfc3339(),
             })
         })
     }

@@ -10,6 +10,7 @@
 //! returns what a test scripted. All plug in through the [`Executor`] trait.
 
 mod context;
+mod event;
 mod executor;
 mod gate;
 mod policy;
@@ -19,6 +20,7 @@ mod scenario;
 pub mod value;
 
 pub use context::{EffectContext, Mode};
+pub use event::{Event, Level, Reporter, Silent};
 pub use executor::{
     Call, Difference, Divergence, Executed, Executor, Halt, HaltReason, Live, Plan, Request, differences,
 };
@@ -31,7 +33,7 @@ pub use scenario::{Answer, Mock, Scenario};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::Location;
+use crate::base::location::Location;
 
 /// One primitive call, as data: what the journal records and executors receive.
 #[derive(Debug, Clone, Serialize)]

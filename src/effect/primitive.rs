@@ -65,7 +65,7 @@ pub trait ErasedPrimitive {
 /// have: the message, with the closest field as a likely typo, and the help listing
 /// them all. The gate and the preflight say it the same way.
 pub fn unknown_argument(kind: &str, key: &str, fields: &[&str]) -> (String, String) {
-    let message = match crate::error::did_you_mean(key, fields.iter().copied()) {
+    let message = match crate::base::suggest::did_you_mean(key, fields.iter().copied()) {
         Some(close) => format!("unknown argument \"{key}\" to {kind}; did you mean \"{close}\"?"),
         None => format!("unknown argument \"{key}\" to {kind}"),
     };

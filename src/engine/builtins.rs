@@ -6,8 +6,8 @@ use std::rc::Rc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, FnPtr, INT, ImmutableString, NativeCallContext};
 
-use crate::error::did_you_mean;
-use crate::run::Level;
+use crate::base::suggest::did_you_mean;
+use crate::effect::Level;
 
 use super::{Compensation, ScriptHost};
 

@@ -7,8 +7,8 @@ use anstyle::{AnsiColor, Style};
 use rhai::{EvalAltResult, ParseError, Position};
 use serde::Serialize;
 
+use crate::base::location::Location;
 use crate::config::Limits;
-use crate::error::Location;
 
 use super::sources::Sources;
 

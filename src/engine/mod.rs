@@ -28,9 +28,9 @@ pub use diagnostic::{Frame, ScriptError, ScriptErrorKind, render, render_parts};
 pub use resolver::STD_PREFIX;
 pub use sources::{SourceMap, Sources};
 
+use crate::base::location::Location;
 use crate::config::Limits;
 use crate::effect::{Gate, GateError};
-use crate::error::Location;
 
 rhai::def_package! {
     /// What scripts get of Rhai's library: the language core, arithmetic, logic,
@@ -192,12 +192,12 @@ pub fn build(host: &Rc<ScriptHost>, resolver: resolver::ScriptResolver) -> Engin
 
     let printer = Rc::clone(host);
     engine.on_print(move |text| {
-        let _ = printer.gate.log(crate::run::Level::Info, text, None);
+        let _ = printer.gate.log(crate::effect::Level::Info, text, None);
     });
     let debugger = Rc::clone(host);
     engine.on_debug(move |text, source, position| {
         let origin = locate(source.unwrap_or(&debugger.main), position);
-        let _ = debugger.gate.log(crate::run::Level::Debug, text, Some(origin));
+        let _ = debugger.gate.log(crate::effect::Level::Debug, text, Some(origin));
     });
     let clock = Rc::clone(host);
     // Rhai's own operation count starts again in every module and compensation; the

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use rhai::{AST, Position};
 
+use crate::base::location::Location;
 use crate::effect::Registry;
-use crate::error::Location;
 
 use super::analysis::{Analysis, analyze};
 use super::resolver::{Target, locate};
@@ -62,7 +62,7 @@ impl Preflight {
             .filter(|name| !names.contains(name))
             .map(|name| {
                 let mut message = format!("--set {name}: the script reads no param \"{name}\"");
-                match crate::error::did_you_mean(name, names.iter().map(String::as_str)) {
+                match crate::base::suggest::did_you_mean(name, names.iter().map(String::as_str)) {
                     Some(close) => message.push_str(&format!("; did you mean {close}?")),
                     None if names.is_empty() => message.push_str("; it reads no params at all"),
                     None => message.push_str(&format!("; it reads: {}", names.join(", "))),

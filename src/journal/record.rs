@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Location;
+use crate::base::location::Location;
 
 /// Version of the journal format written by this build.
 pub const FORMAT_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::Location;
+use crate::base::location::Location;
 
 use super::{Journal, JournalError, Record, RunStatus};
 

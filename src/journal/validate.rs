@@ -5,7 +5,7 @@
 
 use std::path::{Component, Path};
 
-use crate::error::Location;
+use crate::base::location::Location;
 
 use super::{FORMAT_VERSION, Header, Record};
 

@@ -109,7 +109,7 @@ impl Primitive for Approve {
             ))
             .with_help("run from a terminal, or state who approved with --approved-by <name>"));
         }
-        let user = crate::run::user();
+        let user = crate::base::operator::user();
         check_approver(&user, context)?;
         if !ask(&params.reason, context)? {
             return Err(EffectError::new(format!("{user} refused: {}", params.reason)));

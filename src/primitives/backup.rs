@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::base::names::{DatabaseName, Label};
+use crate::base::suggest::did_you_mean;
 use crate::effect::{EffectContext, EffectError, Primitive};
-use crate::error::did_you_mean;
 use crate::providers::backup_store::{BackupRecord, Kind, RECORD_FORMAT, Store, Temporary, hash_file, new_id};
 use crate::providers::{archive, postgres};
 
@@ -215,7 +215,7 @@ impl Primitive for Backup {
                     format_name: format.to_string(),
                     sha256,
                     bytes,
-                    created_at: crate::time::rfc3339(created),
+                    created_at: crate::base::time::rfc3339(created),
                     verified: true,
                     run_id: context.run_id.clone(),
                 };
@@ -255,7 +255,7 @@ impl Primitive for Backup {
                     format_name: "tar.gz".to_string(),
                     sha256,
                     bytes,
-                    created_at: crate::time::rfc3339(created),
+                    created_at: crate::base::time::rfc3339(created),
                     verified: true,
                     run_id: context.run_id.clone(),
                 };
@@ -303,7 +303,7 @@ impl Primitive for Backup {
             bytes,
             label: params.label.as_ref().map(ToString::to_string).unwrap_or_default(),
             environment: context.environment_name.clone(),
-            created_at: crate::time::rfc3339(created),
+            created_at: crate::base::time::rfc3339(created),
             verified: false,
             pruned,
         })

@@ -26,7 +26,7 @@ pub struct HelmRollbackParams {
     pub revision: Option<i64>,
     #[serde(default)]
     pub wait: bool,
-    #[serde(default, with = "crate::time::serde_duration::option")]
+    #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub timeout: Option<Duration>,
 }
 

@@ -43,7 +43,7 @@ pub struct HelmUpgradeParams {
     /// Wait until the release's resources are ready (`--wait`).
     #[serde(default)]
     pub wait: bool,
-    #[serde(default, with = "crate::time::serde_duration::option")]
+    #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub timeout: Option<Duration>,
     /// Install when the release does not exist yet (`--install`); default true.
     #[serde(default = "default_install")]

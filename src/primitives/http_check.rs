@@ -22,9 +22,9 @@ pub struct HttpCheckParams {
     pub contains: Option<String>,
     #[serde(default)]
     pub retries: Option<u32>,
-    #[serde(default, with = "crate::time::serde_duration::option")]
+    #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub interval: Option<Duration>,
-    #[serde(default, with = "crate::time::serde_duration::option")]
+    #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub timeout: Option<Duration>,
 }
 

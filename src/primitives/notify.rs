@@ -6,10 +6,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::base::suggest::did_you_mean;
 use crate::config::{ChannelConfig, ChannelKind, Keep};
+use crate::effect::Event;
 use crate::effect::{EffectContext, EffectError, Primitive};
-use crate::error::did_you_mean;
-use crate::run::Event;
 
 /// The notify primitive.
 #[doc = include_str!("docs/notify.md")]
@@ -180,7 +180,7 @@ impl Primitive for Notify {
             if number < attempts {
                 context.progress(&format!(
                     "attempt {number} of {attempts} failed ({last}); retrying in {}",
-                    crate::time::format_duration(backoff)
+                    crate::base::time::format_duration(backoff)
                 ));
                 context.sleep(backoff)?;
                 backoff = backoff.saturating_mul(2);

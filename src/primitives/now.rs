@@ -28,7 +28,7 @@ pub struct NowOutput {
 impl NowOutput {
     pub fn at(time: SystemTime) -> NowOutput {
         let since_epoch = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let iso = crate::time::rfc3339(time);
+        let iso = crate::base::time::rfc3339(time);
         let seconds = humantime::format_rfc3339_seconds(time).to_string();
         let stamp: String = seconds.chars().filter(|c| c.is_ascii_digit() || *c == 'T' || *c == 'Z').collect();
         NowOutput {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::base::names::{RemoteName, SemanticVersion, TagName};
+use crate::base::suggest::did_you_mean;
 use crate::effect::{EffectContext, EffectError, Primitive};
-use crate::error::did_you_mean;
 
 /// The tag primitive.
 #[doc = include_str!("docs/tag.md")]
@@ -153,7 +153,7 @@ fn signature(repository: &git2::Repository) -> Result<git2::Signature<'static>, 
     if let Ok(signature) = repository.signature() {
         return Ok(signature.to_owned());
     }
-    let user = crate::run::user();
+    let user = crate::base::operator::user();
     git2::Signature::now(&user, &format!("{user}@shipctl.invalid"))
         .map_err(|error| EffectError::new(format!("cannot make a tagger signature: {}", error.message())))
 }

@@ -34,7 +34,7 @@ pub struct WaitHealthyParams {
     pub daemonset: Option<WorkloadName>,
     #[serde(default)]
     pub namespace: Option<Namespace>,
-    #[serde(default, with = "crate::time::serde_duration::option")]
+    #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub timeout: Option<Duration>,
 }
 
@@ -474,7 +474,7 @@ async fn wait_for<K: Workload>(
         None => Vec::new(),
     };
     let headline = if unhealthy.timed_out {
-        format!("{label} is not healthy after {}: {}", crate::time::format_duration(budget), unhealthy.reason)
+        format!("{label} is not healthy after {}: {}", crate::base::time::format_duration(budget), unhealthy.reason)
     } else {
         format!("{label} failed: {}", unhealthy.reason)
     };

@@ -347,7 +347,7 @@ fn redact_secret(text: &str) -> String {
             in_data = matches!(line.trim_end(), "data:" | "stringData:");
             out.push_str(line);
         } else if in_data && let Some((key, value)) = line.split_once(':') {
-            let digest = crate::run::sha256_hex(value.trim().as_bytes());
+            let digest = crate::base::digest::sha256_hex(value.trim().as_bytes());
             out.push_str(&format!("{key}: (redacted, sha256 {})", &digest[..12]));
         } else {
             out.push_str(line);

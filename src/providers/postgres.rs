@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::base::confined::ConfiguredPath;
+use crate::base::suggest::did_you_mean;
 use crate::config::check_database_url;
 use crate::effect::{EffectContext, EffectError};
-use crate::error::did_you_mean;
 
 /// A database to dump or restore into, resolved from what a script named.
 #[derive(Debug, Clone)]

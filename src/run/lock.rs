@@ -127,9 +127,9 @@ pub fn for_run(
     }
     let holder = Holder {
         run_id: run_id.to_string(),
-        user: super::provenance::user(),
+        user: crate::base::operator::user(),
         host: super::provenance::host(),
-        started_at: crate::time::now_rfc3339(),
+        started_at: crate::base::time::now_rfc3339(),
         script: script.to_string(),
     };
     let lock = if environment.has_cluster() {

@@ -5,7 +5,6 @@
 mod lock;
 pub(crate) mod provenance;
 mod recorded;
-mod reporter;
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,17 +15,18 @@ use std::time::{Duration, Instant, SystemTime};
 use rhai::Dynamic;
 use serde::Serialize;
 
-pub use provenance::{sha256_hex, user};
 pub use recorded::{replay_request, resume_request};
-pub use reporter::{Event, Level, Reporter, Silent};
 
+use crate::base::digest::sha256_hex;
+use crate::base::location::Location;
+use crate::base::suggest::did_you_mean;
 use crate::config::{Environment, Project};
 use crate::effect::{
-    EffectContext, EffectReport, Executor, Gate, GateErrorKind, Halt, Live, Mock, Mode, Plan, Registry, Replay, Resume,
-    Scenario,
+    EffectContext, EffectReport, Event, Executor, Gate, GateErrorKind, Halt, Live, Mock, Mode, Plan, Registry, Replay,
+    Reporter, Resume, Scenario,
 };
 use crate::engine::{self, ScriptError, ScriptErrorKind, ScriptHost, SourceMap, Sources};
-use crate::error::{Error, Location, did_you_mean};
+use crate::error::Error;
 use crate::journal::{Footer, Header, JournalWriter, Record, Recording, RunStatus, new_run_id};
 
 /// What to run, and how.
@@ -216,9 +216,9 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         shipctl_version: env!("CARGO_PKG_VERSION").to_string(),
         environment: request.environment.clone(),
         params: request.params.clone(),
-        user: provenance::user(),
+        user: crate::base::operator::user(),
         host: provenance::host(),
-        started_at: crate::time::rfc3339(started_at),
+        started_at: crate::base::time::rfc3339(started_at),
         resumed_from: match &request.source {
             Source::Resume { recording, .. } => Some(recording.run_id.clone()),
             _ => None,
@@ -332,7 +332,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         error: error.as_ref().map(ToString::to_string).or_else(|| halt.as_ref().map(|halt| halt.message.clone())),
         failed_step: failed_step.clone(),
         effects: effects_count,
-        ended_at: crate::time::now_rfc3339(),
+        ended_at: crate::base::time::now_rfc3339(),
         duration_ms: duration.as_millis() as u64,
     };
     let footer_result = host.gate.append(|| Record::Footer(footer));

@@ -2,20 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::journal::RepoState;
-
-/// Hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// The operator: `$USER`, `$LOGNAME`, or `unknown`.
-pub fn user() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_string())
-}
 
 /// This machine's host name.
 pub fn host() -> String {
@@ -181,14 +168,4 @@ pub fn dirty_files(root: &Path, exclude: &Path) -> Vec<String> {
         .filter(|path| path.starts_with(&root) && !exclude.as_ref().is_some_and(|exclude| path.starts_with(exclude)))
         .map(|path| path.strip_prefix(&root).unwrap_or(&path).display().to_string())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha256_of_known_input() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
 }

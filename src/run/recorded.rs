@@ -8,7 +8,8 @@ use crate::effect::Mode;
 use crate::error::Error;
 use crate::journal::{Journal, Recording, RunStatus, read_journal};
 
-use super::{RunRequest, Source, sha256_hex};
+use super::{RunRequest, Source};
+use crate::base::digest::sha256_hex;
 
 fn read(path: &Path) -> Result<(Journal, Recording, Vec<String>), Error> {
     let journal = read_journal(path)?;

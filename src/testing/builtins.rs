@@ -13,10 +13,12 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Map, Nat
 use serde_json::{Value, json};
 
 use crate::base::confined::{ConfinedPath, PathError};
+use crate::base::location::Location;
+use crate::base::suggest::did_you_mean;
 use crate::config::Project;
+use crate::effect::Silent;
 use crate::effect::{Answer, Mock, Mode, value};
-use crate::error::{Location, did_you_mean};
-use crate::run::{RunReport, RunRequest, Silent, Source, execute_here};
+use crate::run::{RunReport, RunRequest, Source, execute_here};
 
 use super::SUFFIX;
 

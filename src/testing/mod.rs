@@ -24,9 +24,10 @@ use rhai::Dynamic;
 pub use builtins::BUILTINS;
 pub use junit::junit_report;
 
+use crate::base::location::Location;
 use crate::config::Project;
 use crate::engine::{self, ScriptError, SourceMap, Sources};
-use crate::error::{Error, Location};
+use crate::error::Error;
 use crate::run::RunReport;
 
 /// Test files end in this.

@@ -47,7 +47,7 @@ fn table_oid(server: &Postgres) -> String {
 }
 
 fn sha256_of(path: &Path) -> String {
-    shipctl::run::sha256_hex(&std::fs::read(path).unwrap())
+    shipctl::base::digest::sha256_hex(&std::fs::read(path).unwrap())
 }
 
 #[test]
@@ -425,7 +425,7 @@ fn plan_dumps_nothing_and_refresh_asks_the_database_its_size() {
     assert_eq!(result(&plan, 0)["bytes"], 0);
     let mut request = shipctl::run::RunRequest::new(workspace.path().join("backup.rhai"), "local", Mode::Plan);
     request.refresh = true;
-    let refreshed = shipctl::run::execute(request, Box::new(shipctl::run::Silent)).unwrap();
+    let refreshed = shipctl::run::execute(request, Box::new(shipctl::effect::Silent)).unwrap();
     assert_eq!(refreshed.status, RunStatus::Succeeded, "{:?}", refreshed.error);
     let size: u64 = server.sql("app", "SELECT pg_database_size('app')").parse().unwrap();
     assert_eq!(result(&refreshed, 0)["bytes"], size);

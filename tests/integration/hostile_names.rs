@@ -564,7 +564,7 @@ fn a_tampered_journal_cannot_smuggle_a_hostile_name_into_replay_or_resume() {
     ] {
         // Refusing the tampered journal outright is as good as refusing the name.
         let Ok(request) = request else { continue };
-        let outcome = shipctl::run::execute(request, Box::new(shipctl::run::Silent));
+        let outcome = shipctl::run::execute(request, Box::new(shipctl::effect::Silent));
         if let Ok(report) = outcome {
             assert_eq!(report.status, RunStatus::Failed, "{:?}", report.effects);
             let error = report.error.map(|error| error.to_string()).unwrap_or_default();

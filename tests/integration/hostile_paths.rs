@@ -9,9 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use shipctl::effect::Mode;
+use shipctl::effect::Silent;
 use shipctl::error::Error;
 use shipctl::journal::RunStatus;
-use shipctl::run::{RunReport, RunRequest, Silent, resume_request};
+use shipctl::run::{RunReport, RunRequest, resume_request};
 
 use crate::fake_tool::FakeTool;
 use crate::support::{Workspace, commit_all, git_repository, refs};

@@ -152,7 +152,7 @@ fn the_release_lock_is_a_lease() {
     let run = || {
         let request =
             shipctl::run::RunRequest::new(workspace.path().join("scripts/web/release.rhai"), "production", Mode::Run);
-        shipctl::run::execute(request, Box::new(shipctl::run::Silent))
+        shipctl::run::execute(request, Box::new(shipctl::effect::Silent))
     };
     assert_eq!(run().expect("the lock is free").status, RunStatus::Succeeded);
 

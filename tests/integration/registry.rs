@@ -157,7 +157,7 @@ fn program() -> PathBuf {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", shipctl::run::sha256_hex(bytes))
+    format!("sha256:{}", shipctl::base::digest::sha256_hex(bytes))
 }
 
 impl Registry {

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use kube_standin::{Behaviour, Standin};
 use serde_json::json;
 use shipctl::effect::Mode;
+use shipctl::effect::Silent;
 use shipctl::error::Error;
 use shipctl::journal::RunStatus;
-use shipctl::run::{RunReport, RunRequest, Silent};
+use shipctl::run::{RunReport, RunRequest};
 
 use crate::kube_support::{NAMESPACE, environment, standin, workload};
 use crate::support::{HttpServer, Workspace, commit_all};

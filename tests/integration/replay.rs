@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use shipctl::effect::HaltReason;
+use shipctl::effect::Silent;
 use shipctl::journal::{Record, RunStatus, read_journal};
-use shipctl::run::{Silent, execute, replay_request, resume_request};
+use shipctl::run::{execute, replay_request, resume_request};
 
 use crate::support::{HttpServer, Workspace, git_repository};
 

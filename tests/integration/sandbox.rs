@@ -111,7 +111,7 @@ fn imports_outside_the_root_are_refused() {
 
     let run = |script: &str| {
         let request = shipctl::run::RunRequest::new(root.join(script), "local", Mode::Plan);
-        shipctl::run::execute(request, Box::new(shipctl::run::Silent))
+        shipctl::run::execute(request, Box::new(shipctl::effect::Silent))
     };
     let message = |script: &str| match run(script) {
         Err(Error::Script { errors, .. }) => errors[0].to_string(),

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use shipctl::effect::{Event, Reporter};
 use shipctl::effect::{Mode, Registry};
 use shipctl::error::Error;
 use shipctl::journal::{Journal, read_journal};
-use shipctl::run::{Event, Reporter, RunReport, RunRequest, execute};
+use shipctl::run::{RunReport, RunRequest, execute};
 
 /// A scripts root in a temporary directory.
 pub struct Workspace {

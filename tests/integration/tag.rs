@@ -113,7 +113,7 @@ fn plan_leaves_the_repositories_untouched() {
     let mut request =
         shipctl::run::RunRequest::new(workspace.path().join("release.rhai"), "local", shipctl::effect::Mode::Plan);
     request.refresh = true;
-    let refreshed = shipctl::run::execute(request, Box::new(shipctl::run::Silent)).unwrap();
+    let refreshed = shipctl::run::execute(request, Box::new(shipctl::effect::Silent)).unwrap();
     let head = repository.head().unwrap().peel_to_commit().unwrap().id().to_string();
     assert_eq!(refreshed.effects[0].result.as_ref().unwrap()["commit"], head, "--refresh reads the real commit");
     assert_eq!((refs(repository.path()), refs(&origin)), before);

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::effect::{Effect, EffectError, Mode};
-use crate::error::Location;
+use super::{Effect, EffectError, Mode};
+use crate::base::location::Location;
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

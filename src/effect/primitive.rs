@@ -175,6 +175,14 @@ impl Registry {
 
 /// The field names of a struct `T` as serde derives them, found by asking `T` to
 /// deserialize itself from a probe that records what it is asked for.
+///
+/// Kept by hand rather than `serde_aux::serde_introspection::serde_introspect`, which
+/// probes the same way but answers differently: it returns an enum's variant names as if
+/// they were fields (parameters that are a serde enum, "exactly one of", would then offer
+/// variant names as argument names in did-you-mean) and an empty slice for anything that
+/// is not a struct, so "no arguments" (`now`: every key is unknown) and "not a plain
+/// struct" (`None`: keys are left to serde) would look the same. The probe is short and
+/// tested below.
 pub fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
     let mut probe = FieldProbe(None);
     let _ = T::deserialize(&mut probe);

@@ -1,4 +1,8 @@
-//! Plan returns a mock of exactly the shape a live call returns, for every primitive.
+//! Plan returns a mock of exactly the shape a live call returns, for every primitive:
+//! the calls are `shapes/<primitive>.rhai`, one file per primitive, found through the
+//! registry.
+
+use std::path::Path;
 
 use serde_json::Value;
 use shipctl::effect::Mode;
@@ -8,6 +12,25 @@ use crate::kube_support::{environment, helm_create, standin, workload};
 use crate::postgres::{PASSWORD, Postgres};
 use crate::registry::{OCI_MANIFEST, Registry};
 use crate::support::{HttpServer, Workspace, git_repository};
+
+/// The calls of the shape test: `shapes/<name>.rhai` for every registered primitive,
+/// joined in registry order (a file may use what an earlier one bound: `restore` the
+/// `backup`'s `dump`). A primitive without its file, or a file naming no primitive,
+/// fails the test.
+fn shape_script() -> String {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/shapes");
+    let names = shipctl::primitives::registry().names();
+    for entry in std::fs::read_dir(&directory).unwrap() {
+        let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let name = file.strip_suffix(".rhai").unwrap_or(&file);
+        assert!(names.contains(&name), "shapes/{file} is not a registered primitive's shape check");
+    }
+    let read = |name: &str| {
+        std::fs::read_to_string(directory.join(format!("{name}.rhai")))
+            .unwrap_or_else(|error| panic!("primitive {name} has no shape check, shapes/{name}.rhai: {error}"))
+    };
+    names.into_iter().map(read).collect()
+}
 
 /// The shape of a value: object keys with the shapes of their values, and JSON types.
 fn shape(value: &Value) -> Value {
@@ -42,43 +65,21 @@ fn live_and_plan_results_have_the_same_shape() {
     ));
     git_repository(&workspace.path().join("repos/app"));
     helm_create(&workspace.path().join("charts"), "site");
-    // One call per primitive; a primitive without a call here fails the test below.
-    let calls = [
-        ("now", "now()".to_string()),
-        ("tag", "tag(#{ repo: \"app\", name: \"1.0.0\", message: \"m\" })".to_string()),
-        ("notify", "notify(#{ channel: \"chat\", text: \"t\" })".to_string()),
-        ("notify", "notify(#{ channel: \"log\", text: \"t\" })".to_string()),
-        ("http_check", format!("http_check(#{{ url: \"{}/health\" }})", server.url)),
-        ("backup", "let dump = backup(#{ postgres: \"main\", label: \"l\" })".to_string()),
-        ("backup", "backup(#{ files: \"files\" })".to_string()),
-        ("restore", "restore(#{ backup: dump })".to_string()),
-        (
-            "promote_image",
-            format!(
-                "promote_image(#{{ from: \"{}\", to: \"{}\" }})",
-                registry.image("web", "1.0.0"),
-                registry.image("web", "production")
-            ),
-        ),
-        ("approve", "approve(#{ reason: \"shapes\" })".to_string()),
-        ("wait_healthy", "wait_healthy(#{ deployment: \"web\", timeout: \"30s\" })".to_string()),
-        ("helm_upgrade", "helm_upgrade(#{ release: \"site\", chart: \"charts/site\" })".to_string()),
-        (
-            "helm_upgrade",
-            "helm_upgrade(#{ release: \"site\", chart: \"charts/site\", set: #{ replicaCount: 2 } })".to_string(),
-        ),
-        ("helm_rollback", "helm_rollback(#{ release: \"site\" })".to_string()),
-    ];
-    let covered: std::collections::BTreeSet<&str> = calls.iter().map(|(kind, _)| *kind).collect();
-    for name in shipctl::primitives::registry().names() {
-        assert!(covered.contains(name), "primitive {name} has no shape check");
-    }
-    let script: String = calls.iter().map(|(_, call)| format!("{call};\n")).collect();
+    let script = shape_script();
     workspace.write("shapes.rhai", &script);
-    let plan = workspace.plan("shapes.rhai", &[]);
-    let live = workspace.execute("shapes.rhai", Mode::Run, "local", &[], None).unwrap();
+    let params = [
+        ("server", server.url.clone()),
+        ("image", registry.image("web", "1.0.0")),
+        ("promoted", registry.image("web", "production")),
+    ];
+    let params: Vec<(&str, &str)> = params.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let plan = workspace.plan("shapes.rhai", &params);
+    let live = workspace.execute("shapes.rhai", Mode::Run, "local", &params, None).unwrap();
     assert_eq!(live.status, RunStatus::Succeeded, "{:?}", live.error);
-    assert_eq!(plan.effects.len(), calls.len());
+    assert_eq!(plan.effects.len(), live.effects.len());
+    for name in shipctl::primitives::registry().names() {
+        assert!(plan.effects.iter().any(|effect| effect.kind == name), "shapes/{name}.rhai does not call {name}");
+    }
     for (planned, performed) in plan.effects.iter().zip(&live.effects) {
         let planned_shape = shape(planned.result.as_ref().unwrap());
         let live_shape = shape(performed.result.as_ref().unwrap());

@@ -50,26 +50,28 @@ pub fn location_of(text: &str, file: &str, offset: usize) -> crate::base::locati
     crate::base::location::Location { file: file.to_string(), line, column }
 }
 
-/// Where `[section]` (and `key = ` inside it) is written, as well as a line scan can
-/// tell; falls back to the start of the file.
-pub(super) fn locate(text: &str, file: &str, section: &str, key: Option<&str>) -> crate::base::location::Location {
-    let header = format!("[{section}]");
-    let mut offset = 0;
-    let mut in_section = false;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            in_section = trimmed == header;
-            if in_section && key.is_none() {
-                return location_of(text, file, offset + (line.len() - line.trim_start().len()));
-            }
-        } else if in_section && let Some(key) = key {
-            let name = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
-            if name == key {
-                return location_of(text, file, offset + (line.len() - line.trim_start().len()));
-            }
+/// Where the table at `path` (`["databases", "main"]`), or `key` inside it, is
+/// written, from the spans the toml parser records; falls back to the start of the
+/// file. The column is that of the first character on the line, so a header points at
+/// its `[` and a key at its first letter.
+pub(super) fn locate(text: &str, file: &str, path: &[&str], key: Option<&str>) -> crate::base::location::Location {
+    let offset = key_span_start(text, path, key).unwrap_or(0);
+    let line_start = text[..offset].rfind('\n').map_or(0, |newline| newline + 1);
+    let indent = text[line_start..].len() - text[line_start..].trim_start_matches([' ', '\t']).len();
+    location_of(text, file, line_start + indent)
+}
+
+/// Byte offset of the last key of `path` (then `key`) in `text`, if written there.
+fn key_span_start(text: &str, path: &[&str], key: Option<&str>) -> Option<usize> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut start = None;
+    for name in path.iter().copied().chain(key) {
+        let (written, value) = table.get_key_value(name)?;
+        start = Some(written.span().start);
+        if let Some(inner) = value.get_ref().as_table() {
+            table = inner;
         }
-        offset += line.len();
     }
-    location_of(text, file, 0)
+    start
 }

@@ -329,4 +329,18 @@ mod tests {
         let error = parse("[secrets.token]\n", "f").unwrap_err();
         assert!(error.message.contains("exactly one"), "{error}");
     }
+
+    #[test]
+    fn errors_point_at_headers_and_keys_however_the_table_is_written() {
+        let error = parse("[limits]\n  max_call_levels = 0\n", "f").unwrap_err();
+        assert_eq!(error.location.map(|l| (l.line, l.column)), Some((2, 3)));
+        let error = parse("# secrets\n\n  [secrets.token]\n", "f").unwrap_err();
+        assert_eq!(error.location.map(|l| (l.line, l.column)), Some((3, 3)));
+        // Dotted keys and inline tables have no `[header]` line to find by scanning.
+        let error = parse("[databases]\nmain.url = \"postgres://app:pw@db/main\"\n", "f").unwrap_err();
+        assert_eq!(error.location.map(|l| l.line), Some(2));
+        let text = "[secrets]\npw = { env = \"PW\" }\n[databases]\nmain = { url = \"postgres://db/m\", password_secret = \"p\" }\n";
+        let error = parse(text, "f").unwrap_err();
+        assert_eq!(error.location.map(|l| l.line), Some(4), "{}", error.message);
+    }
 }

@@ -13,7 +13,7 @@ use crate::effect::{Event, Level};
 use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
 
 use super::executor::{Executed, Halt};
-use super::primitive::ArgumentError;
+use super::primitive::{ArgumentError, ErasedPrimitive};
 use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
 
 /// Why the gate did not return a result.
@@ -149,10 +149,26 @@ impl Gate {
             message: format!("no primitive called {name}"),
             help: None,
         })?;
+        let primitive = primitive.as_ref();
+        let (args, params) = self.validate_arguments(primitive, args, &origin)?;
+        self.check_policy(primitive, &args, &origin)?;
+        let effect = self.journal_intent(primitive.name(), args, origin)?;
+        let started = Instant::now();
+        let outcome = self.execute(&effect, primitive, params.as_ref());
+        self.journal_outcome(effect, outcome, started)
+    }
+
+    /// Stage 1: the arguments as JSON and as the primitive's parsed parameters, or an
+    /// arguments error (a refusal from the primitive's own validation is journaled).
+    fn validate_arguments(
+        &self,
+        primitive: &dyn ErasedPrimitive,
+        args: &rhai::Map,
+        origin: &Location,
+    ) -> Result<(Value, Box<dyn std::any::Any>), GateError> {
         let kind = primitive.name();
         let arguments_error =
             |message: String, help: Option<String>| GateError { kind: GateErrorKind::Arguments, message, help };
-
         let args = value::map_to_json(args)
             .map_err(|message| arguments_error(format!("argument to {kind}: {message}"), None))?;
         if let Some(fields) = primitive.fields()
@@ -169,20 +185,29 @@ impl Gate {
             true => self.refuse(
                 kind,
                 &args,
-                &origin,
+                origin,
                 GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help },
             ),
             false => arguments_error(error.message, error.help),
         })?;
+        Ok((args, params))
+    }
+
+    /// Stage 2: the environment's allow/deny lists; a refusal is journaled and fatal.
+    fn check_policy(&self, primitive: &dyn ErasedPrimitive, args: &Value, origin: &Location) -> Result<(), GateError> {
+        let kind = primitive.name();
         policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
             .map_err(|message| {
                 let help = Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into());
-                self.refuse(kind, &args, &origin, GateError { kind: GateErrorKind::Policy, message, help })
-            })?;
+                self.refuse(kind, args, origin, GateError { kind: GateErrorKind::Policy, message, help })
+            })
+    }
 
-        let redactor = self.context.redactor();
+    /// Stage 3: number the effect, let the executor admit it, and journal the intent
+    /// with its arguments redacted.
+    fn journal_intent(&self, kind: &'static str, args: Value, origin: Location) -> Result<Started, GateError> {
         let mut redacted_args = args;
-        redactor.redact_value(&mut redacted_args);
+        self.context.redactor().redact_value(&mut redacted_args);
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
         let effect = Effect {
@@ -210,10 +235,15 @@ impl Gate {
         })?;
         self.context.report(&Event::EffectStarted { effect: &effect });
         self.context.set_current_seq(seq);
+        Ok(Started { effect, at: started_at })
+    }
 
-        let started = Instant::now();
-        let request =
-            Request { effect: &effect, primitive: primitive.as_ref(), params: params.as_ref(), context: &self.context };
+    /// Stage 4: run the effect within the deadline; a panic becomes an error. The
+    /// result or error comes back redacted.
+    fn execute(&self, started: &Started, primitive: &dyn ErasedPrimitive, params: &dyn std::any::Any) -> Executed {
+        let effect = &started.effect;
+        let kind = effect.kind;
+        let request = Request { effect, primitive, params, context: &self.context };
         let Executed { outcome, replayed_from } =
             match catch_unwind(AssertUnwindSafe(|| self.execute_in_time(&request))) {
                 Ok(executed) => executed,
@@ -223,8 +253,8 @@ impl Gate {
                 ))
                 .with_help("this is a bug in shipctl; the journal has the arguments that caused it"))),
             };
-        let duration = started.elapsed();
         self.context.set_current_seq(0);
+        let redactor = self.context.redactor();
         let outcome = match outcome {
             Ok(mut result) => {
                 redactor.redact_value(&mut result);
@@ -236,7 +266,16 @@ impl Gate {
                 Err(error)
             }
         };
+        Executed { outcome, replayed_from }
+    }
 
+    /// Stages 5 and 6: journal the (redacted) outcome, report it, keep it for the
+    /// summary, and return the result or the error the script sees.
+    fn journal_outcome(&self, started: Started, executed: Executed, clock: Instant) -> Result<Value, GateError> {
+        let duration = clock.elapsed();
+        let Started { effect, at: started_at } = started;
+        let Executed { outcome, replayed_from } = executed;
+        let (seq, kind) = (effect.seq, effect.kind);
         let journaled = self.append(|| {
             Record::Outcome(Outcome {
                 seq,
@@ -503,6 +542,12 @@ impl Gate {
     pub fn finish(self) -> (Vec<EffectReport>, EffectContext, Option<JournalWriter>) {
         (self.effects.into_inner(), self.context, self.journal.into_inner())
     }
+}
+
+/// An effect whose intent is journaled, and when it started.
+struct Started {
+    effect: Effect,
+    at: SystemTime,
 }
 
 /// How an argument the primitive's params refuse is worded, for the gate and for

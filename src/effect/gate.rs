@@ -1,6 +1,6 @@
 //! The choke point. Every primitive call from every script passes [`Gate::perform`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -84,16 +84,23 @@ pub struct Gate {
     registry: Registry,
     executor: RefCell<Box<dyn Executor>>,
     journal: RefCell<Option<JournalWriter>>,
-    seq: Cell<u64>,
-    steps: RefCell<Vec<(String, Instant)>>,
-    compensating: Cell<bool>,
+    state: RefCell<GateState>,
+}
+
+/// What the gate learns as the run goes. One cell: no borrow of it is held across a
+/// call out of the gate.
+#[derive(Default)]
+struct GateState {
+    seq: u64,
+    steps: Vec<(String, Instant)>,
+    compensating: bool,
     /// Bytes of log output written so far, and bytes dropped past `max_log_bytes`.
-    log_bytes: Cell<u64>,
-    log_dropped: Cell<u64>,
-    effects: RefCell<Vec<EffectReport>>,
-    fatal: RefCell<Option<GateError>>,
-    halt: RefCell<Option<Halt>>,
-    failed_step: RefCell<Option<String>>,
+    log_bytes: u64,
+    log_dropped: u64,
+    effects: Vec<EffectReport>,
+    fatal: Option<GateError>,
+    halt: Option<Halt>,
+    failed_step: Option<String>,
 }
 
 impl Gate {
@@ -108,15 +115,7 @@ impl Gate {
             registry,
             executor: RefCell::new(executor),
             journal: RefCell::new(journal),
-            seq: Cell::new(0),
-            steps: RefCell::new(Vec::new()),
-            compensating: Cell::new(false),
-            log_bytes: Cell::new(0),
-            log_dropped: Cell::new(0),
-            effects: RefCell::new(Vec::new()),
-            fatal: RefCell::new(None),
-            halt: RefCell::new(None),
-            failed_step: RefCell::new(None),
+            state: RefCell::new(GateState::default()),
         }
     }
 
@@ -208,15 +207,15 @@ impl Gate {
     fn journal_intent(&self, kind: &'static str, args: Value, origin: Location) -> Result<Started, GateError> {
         let mut redacted_args = args;
         self.context.redactor().redact_value(&mut redacted_args);
-        let seq = self.seq.get() + 1;
-        self.seq.set(seq);
+        let seq = self.state.borrow().seq + 1;
+        self.state.borrow_mut().seq = seq;
         let effect = Effect {
             seq,
             kind,
             args: redacted_args,
             step: self.current_step(),
             origin,
-            compensation: self.compensating.get(),
+            compensation: self.is_compensating(),
         };
         if let Err(halt) = self.executor.borrow_mut().admit(&effect) {
             return Err(self.halted(halt));
@@ -299,7 +298,7 @@ impl Gate {
             Ok(result) => (Some(result.clone()), None),
             Err(error) => (None, Some(error.message.clone())),
         };
-        self.effects.borrow_mut().push(EffectReport {
+        self.state.borrow_mut().effects.push(EffectReport {
             seq,
             kind,
             step: effect.step,
@@ -366,8 +365,8 @@ impl Gate {
 
     /// A step begins.
     pub fn enter_step(&self, name: &str) -> Result<(), GateError> {
-        let depth = self.steps.borrow().len();
-        self.steps.borrow_mut().push((name.to_string(), Instant::now()));
+        let depth = self.state.borrow().steps.len();
+        self.state.borrow_mut().steps.push((name.to_string(), Instant::now()));
         self.context.report(&Event::StepStarted { name, depth });
         self.append(|| {
             Record::Step(StepRecord {
@@ -383,13 +382,13 @@ impl Gate {
     /// The innermost step ends; a failing step is remembered as the run's failed step
     /// (the innermost one wins).
     pub fn leave_step(&self, ok: bool) -> Result<(), GateError> {
-        let Some((name, started)) = self.steps.borrow_mut().pop() else {
+        let Some((name, started)) = self.state.borrow_mut().steps.pop() else {
             return Ok(());
         };
-        let depth = self.steps.borrow().len();
+        let depth = self.state.borrow().steps.len();
         let duration = started.elapsed();
-        if !ok && self.failed_step.borrow().is_none() {
-            *self.failed_step.borrow_mut() = Some(name.clone());
+        if !ok && self.state.borrow().failed_step.is_none() {
+            self.state.borrow_mut().failed_step = Some(name.clone());
         }
         self.context.report(&Event::StepFinished { name: &name, depth, ok, duration });
         self.append(|| {
@@ -405,23 +404,24 @@ impl Gate {
 
     /// The innermost step now running.
     pub fn current_step(&self) -> Option<String> {
-        self.steps.borrow().last().map(|(name, _)| name.clone())
+        self.state.borrow().steps.last().map(|(name, _)| name.clone())
     }
 
     /// The step a failure happened in, if it happened inside one.
     pub fn failed_step(&self) -> Option<String> {
-        self.failed_step.borrow().clone()
+        self.state.borrow().failed_step.clone()
     }
 
     /// Effects from now on are run by compensations.
     pub fn set_compensating(&self, compensating: bool) {
-        self.compensating.set(compensating);
-        self.steps.borrow_mut().clear();
+        let mut state = self.state.borrow_mut();
+        state.compensating = compensating;
+        state.steps.clear();
     }
 
     /// Are compensations running?
     pub fn is_compensating(&self) -> bool {
-        self.compensating.get()
+        self.state.borrow().compensating
     }
 
     /// A log line from the script (`print`, `log`, `warn`, ...). Past the run's
@@ -429,19 +429,20 @@ impl Gate {
     pub fn log(&self, level: Level, message: &str, origin: Option<Location>) -> Result<(), GateError> {
         let message = self.context.redactor().redact_str(message);
         let size = message.len() as u64;
-        let written = self.log_bytes.get().saturating_add(size);
+        let written = self.state.borrow().log_bytes.saturating_add(size);
         if written > self.context.project.config.limits.max_log_bytes {
-            self.log_dropped.set(self.log_dropped.get().saturating_add(size));
+            let mut state = self.state.borrow_mut();
+            state.log_dropped = state.log_dropped.saturating_add(size);
             return Ok(());
         }
-        self.log_bytes.set(written);
+        self.state.borrow_mut().log_bytes = written;
         self.write_log(level, message, origin)
     }
 
     /// After the script: if log lines were dropped, one line (in the output and the
     /// journal) says how many bytes.
     pub fn finish_log(&self) -> Result<(), GateError> {
-        let dropped = self.log_dropped.replace(0);
+        let dropped = std::mem::take(&mut self.state.borrow_mut().log_dropped);
         if dropped == 0 {
             return Ok(());
         }
@@ -469,14 +470,15 @@ impl Gate {
     fn refuse(&self, kind: &'static str, args: &Value, origin: &Location, error: GateError) -> GateError {
         let mut args = args.clone();
         self.context.redactor().redact_value(&mut args);
-        self.effects.borrow_mut().push(EffectReport {
+        let (step, compensation) = (self.current_step(), self.is_compensating());
+        self.state.borrow_mut().effects.push(EffectReport {
             // Not numbered: it never became an effect of the run or the journal.
             seq: 0,
             kind,
-            step: self.current_step(),
+            step,
             args,
             origin: origin.clone(),
-            compensation: self.compensating.get(),
+            compensation,
             result: None,
             error: Some(self.context.redactor().redact_str(&format!("refused by policy: {}", error.message))),
             replayed_from: None,
@@ -488,9 +490,9 @@ impl Gate {
     /// Remember an error that ends the run (redacted), and return it.
     pub fn fatal(&self, error: GateError) -> GateError {
         let error = self.redact_error(error);
-        let mut fatal = self.fatal.borrow_mut();
-        if fatal.is_none() {
-            *fatal = Some(error.clone());
+        let mut state = self.state.borrow_mut();
+        if state.fatal.is_none() {
+            state.fatal = Some(error.clone());
         }
         error
     }
@@ -508,11 +510,11 @@ impl Gate {
 
     fn halted(&self, halt: Halt) -> GateError {
         let error = GateError { kind: GateErrorKind::Halted, message: halt.message.clone(), help: halt.help.clone() };
-        let mut stored = self.halt.borrow_mut();
-        if stored.is_none() {
-            *stored = Some(halt);
+        let mut state = self.state.borrow_mut();
+        if state.halt.is_none() {
+            state.halt = Some(halt);
         }
-        drop(stored);
+        drop(state);
         self.fatal(error)
     }
 
@@ -525,22 +527,22 @@ impl Gate {
 
     /// Why the executor halted the run, if it did.
     pub fn halt(&self) -> Option<Halt> {
-        self.halt.borrow().clone()
+        self.state.borrow().halt.clone()
     }
 
     /// The first error that ended the run (policy, journal), if any.
     pub fn fatal_error(&self) -> Option<GateError> {
-        self.fatal.borrow().clone()
+        self.state.borrow().fatal.clone()
     }
 
     /// How many effects passed the gate.
     pub fn effect_count(&self) -> u64 {
-        self.seq.get()
+        self.state.borrow().seq
     }
 
     /// Take the record of every effect and the context back at the end of the run.
     pub fn finish(self) -> (Vec<EffectReport>, EffectContext, Option<JournalWriter>) {
-        (self.effects.into_inner(), self.context, self.journal.into_inner())
+        (self.state.into_inner().effects, self.context, self.journal.into_inner())
     }
 }
 

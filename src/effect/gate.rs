@@ -497,7 +497,6 @@ impl Gate {
         error
     }
 
-    /// Remember why the executor halted the run, and return the error that ends it.
     /// Hand the effect to the executor, unless the deadline (or, while compensating, the
     /// compensation deadline) has passed: no native call starts after it. Primitives
     /// that run long bound their own calls by the same deadline.
@@ -508,6 +507,7 @@ impl Gate {
         self.executor.borrow_mut().execute(request)
     }
 
+    /// Remember why the executor halted the run, and return the error that ends it.
     fn halted(&self, halt: Halt) -> GateError {
         let error = GateError { kind: GateErrorKind::Halted, message: halt.message.clone(), help: halt.help.clone() };
         let mut state = self.state.borrow_mut();

@@ -1,6 +1,6 @@
 //! The choke point. Every primitive call from every script passes [`Gate::perform`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,7 +13,7 @@ use crate::effect::{Event, Level};
 use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
 
 use super::executor::{Executed, Halt};
-use super::primitive::ArgumentError;
+use super::primitive::{ArgumentError, ErasedPrimitive};
 use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
 
 /// Why the gate did not return a result.
@@ -84,16 +84,23 @@ pub struct Gate {
     registry: Registry,
     executor: RefCell<Box<dyn Executor>>,
     journal: RefCell<Option<JournalWriter>>,
-    seq: Cell<u64>,
-    steps: RefCell<Vec<(String, Instant)>>,
-    compensating: Cell<bool>,
+    state: RefCell<GateState>,
+}
+
+/// What the gate learns as the run goes. One cell: no borrow of it is held across a
+/// call out of the gate.
+#[derive(Default)]
+struct GateState {
+    seq: u64,
+    steps: Vec<(String, Instant)>,
+    compensating: bool,
     /// Bytes of log output written so far, and bytes dropped past `max_log_bytes`.
-    log_bytes: Cell<u64>,
-    log_dropped: Cell<u64>,
-    effects: RefCell<Vec<EffectReport>>,
-    fatal: RefCell<Option<GateError>>,
-    halt: RefCell<Option<Halt>>,
-    failed_step: RefCell<Option<String>>,
+    log_bytes: u64,
+    log_dropped: u64,
+    effects: Vec<EffectReport>,
+    fatal: Option<GateError>,
+    halt: Option<Halt>,
+    failed_step: Option<String>,
 }
 
 impl Gate {
@@ -108,15 +115,7 @@ impl Gate {
             registry,
             executor: RefCell::new(executor),
             journal: RefCell::new(journal),
-            seq: Cell::new(0),
-            steps: RefCell::new(Vec::new()),
-            compensating: Cell::new(false),
-            log_bytes: Cell::new(0),
-            log_dropped: Cell::new(0),
-            effects: RefCell::new(Vec::new()),
-            fatal: RefCell::new(None),
-            halt: RefCell::new(None),
-            failed_step: RefCell::new(None),
+            state: RefCell::new(GateState::default()),
         }
     }
 
@@ -149,10 +148,26 @@ impl Gate {
             message: format!("no primitive called {name}"),
             help: None,
         })?;
+        let primitive = primitive.as_ref();
+        let (args, params) = self.validate_arguments(primitive, args, &origin)?;
+        self.check_policy(primitive, &args, &origin)?;
+        let effect = self.journal_intent(primitive.name(), args, origin)?;
+        let started = Instant::now();
+        let outcome = self.execute(&effect, primitive, params.as_ref());
+        self.journal_outcome(effect, outcome, started)
+    }
+
+    /// Stage 1: the arguments as JSON and as the primitive's parsed parameters, or an
+    /// arguments error (a refusal from the primitive's own validation is journaled).
+    fn validate_arguments(
+        &self,
+        primitive: &dyn ErasedPrimitive,
+        args: &rhai::Map,
+        origin: &Location,
+    ) -> Result<(Value, Box<dyn std::any::Any>), GateError> {
         let kind = primitive.name();
         let arguments_error =
             |message: String, help: Option<String>| GateError { kind: GateErrorKind::Arguments, message, help };
-
         let args = value::map_to_json(args)
             .map_err(|message| arguments_error(format!("argument to {kind}: {message}"), None))?;
         if let Some(fields) = primitive.fields()
@@ -169,29 +184,38 @@ impl Gate {
             true => self.refuse(
                 kind,
                 &args,
-                &origin,
+                origin,
                 GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help },
             ),
             false => arguments_error(error.message, error.help),
         })?;
+        Ok((args, params))
+    }
+
+    /// Stage 2: the environment's allow/deny lists; a refusal is journaled and fatal.
+    fn check_policy(&self, primitive: &dyn ErasedPrimitive, args: &Value, origin: &Location) -> Result<(), GateError> {
+        let kind = primitive.name();
         policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
             .map_err(|message| {
                 let help = Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into());
-                self.refuse(kind, &args, &origin, GateError { kind: GateErrorKind::Policy, message, help })
-            })?;
+                self.refuse(kind, args, origin, GateError { kind: GateErrorKind::Policy, message, help })
+            })
+    }
 
-        let redactor = self.context.redactor();
+    /// Stage 3: number the effect, let the executor admit it, and journal the intent
+    /// with its arguments redacted.
+    fn journal_intent(&self, kind: &'static str, args: Value, origin: Location) -> Result<Started, GateError> {
         let mut redacted_args = args;
-        redactor.redact_value(&mut redacted_args);
-        let seq = self.seq.get() + 1;
-        self.seq.set(seq);
+        self.context.redactor().redact_value(&mut redacted_args);
+        let seq = self.state.borrow().seq + 1;
+        self.state.borrow_mut().seq = seq;
         let effect = Effect {
             seq,
             kind,
             args: redacted_args,
             step: self.current_step(),
             origin,
-            compensation: self.compensating.get(),
+            compensation: self.is_compensating(),
         };
         if let Err(halt) = self.executor.borrow_mut().admit(&effect) {
             return Err(self.halted(halt));
@@ -210,10 +234,15 @@ impl Gate {
         })?;
         self.context.report(&Event::EffectStarted { effect: &effect });
         self.context.set_current_seq(seq);
+        Ok(Started { effect, at: started_at })
+    }
 
-        let started = Instant::now();
-        let request =
-            Request { effect: &effect, primitive: primitive.as_ref(), params: params.as_ref(), context: &self.context };
+    /// Stage 4: run the effect within the deadline; a panic becomes an error. The
+    /// result or error comes back redacted.
+    fn execute(&self, started: &Started, primitive: &dyn ErasedPrimitive, params: &dyn std::any::Any) -> Executed {
+        let effect = &started.effect;
+        let kind = effect.kind;
+        let request = Request { effect, primitive, params, context: &self.context };
         let Executed { outcome, replayed_from } =
             match catch_unwind(AssertUnwindSafe(|| self.execute_in_time(&request))) {
                 Ok(executed) => executed,
@@ -223,8 +252,8 @@ impl Gate {
                 ))
                 .with_help("this is a bug in shipctl; the journal has the arguments that caused it"))),
             };
-        let duration = started.elapsed();
         self.context.set_current_seq(0);
+        let redactor = self.context.redactor();
         let outcome = match outcome {
             Ok(mut result) => {
                 redactor.redact_value(&mut result);
@@ -236,7 +265,16 @@ impl Gate {
                 Err(error)
             }
         };
+        Executed { outcome, replayed_from }
+    }
 
+    /// Stages 5 and 6: journal the (redacted) outcome, report it, keep it for the
+    /// summary, and return the result or the error the script sees.
+    fn journal_outcome(&self, started: Started, executed: Executed, clock: Instant) -> Result<Value, GateError> {
+        let duration = clock.elapsed();
+        let Started { effect, at: started_at } = started;
+        let Executed { outcome, replayed_from } = executed;
+        let (seq, kind) = (effect.seq, effect.kind);
         let journaled = self.append(|| {
             Record::Outcome(Outcome {
                 seq,
@@ -260,7 +298,7 @@ impl Gate {
             Ok(result) => (Some(result.clone()), None),
             Err(error) => (None, Some(error.message.clone())),
         };
-        self.effects.borrow_mut().push(EffectReport {
+        self.state.borrow_mut().effects.push(EffectReport {
             seq,
             kind,
             step: effect.step,
@@ -327,8 +365,8 @@ impl Gate {
 
     /// A step begins.
     pub fn enter_step(&self, name: &str) -> Result<(), GateError> {
-        let depth = self.steps.borrow().len();
-        self.steps.borrow_mut().push((name.to_string(), Instant::now()));
+        let depth = self.state.borrow().steps.len();
+        self.state.borrow_mut().steps.push((name.to_string(), Instant::now()));
         self.context.report(&Event::StepStarted { name, depth });
         self.append(|| {
             Record::Step(StepRecord {
@@ -344,13 +382,13 @@ impl Gate {
     /// The innermost step ends; a failing step is remembered as the run's failed step
     /// (the innermost one wins).
     pub fn leave_step(&self, ok: bool) -> Result<(), GateError> {
-        let Some((name, started)) = self.steps.borrow_mut().pop() else {
+        let Some((name, started)) = self.state.borrow_mut().steps.pop() else {
             return Ok(());
         };
-        let depth = self.steps.borrow().len();
+        let depth = self.state.borrow().steps.len();
         let duration = started.elapsed();
-        if !ok && self.failed_step.borrow().is_none() {
-            *self.failed_step.borrow_mut() = Some(name.clone());
+        if !ok && self.state.borrow().failed_step.is_none() {
+            self.state.borrow_mut().failed_step = Some(name.clone());
         }
         self.context.report(&Event::StepFinished { name: &name, depth, ok, duration });
         self.append(|| {
@@ -366,23 +404,24 @@ impl Gate {
 
     /// The innermost step now running.
     pub fn current_step(&self) -> Option<String> {
-        self.steps.borrow().last().map(|(name, _)| name.clone())
+        self.state.borrow().steps.last().map(|(name, _)| name.clone())
     }
 
     /// The step a failure happened in, if it happened inside one.
     pub fn failed_step(&self) -> Option<String> {
-        self.failed_step.borrow().clone()
+        self.state.borrow().failed_step.clone()
     }
 
     /// Effects from now on are run by compensations.
     pub fn set_compensating(&self, compensating: bool) {
-        self.compensating.set(compensating);
-        self.steps.borrow_mut().clear();
+        let mut state = self.state.borrow_mut();
+        state.compensating = compensating;
+        state.steps.clear();
     }
 
     /// Are compensations running?
     pub fn is_compensating(&self) -> bool {
-        self.compensating.get()
+        self.state.borrow().compensating
     }
 
     /// A log line from the script (`print`, `log`, `warn`, ...). Past the run's
@@ -390,19 +429,20 @@ impl Gate {
     pub fn log(&self, level: Level, message: &str, origin: Option<Location>) -> Result<(), GateError> {
         let message = self.context.redactor().redact_str(message);
         let size = message.len() as u64;
-        let written = self.log_bytes.get().saturating_add(size);
+        let written = self.state.borrow().log_bytes.saturating_add(size);
         if written > self.context.project.config.limits.max_log_bytes {
-            self.log_dropped.set(self.log_dropped.get().saturating_add(size));
+            let mut state = self.state.borrow_mut();
+            state.log_dropped = state.log_dropped.saturating_add(size);
             return Ok(());
         }
-        self.log_bytes.set(written);
+        self.state.borrow_mut().log_bytes = written;
         self.write_log(level, message, origin)
     }
 
     /// After the script: if log lines were dropped, one line (in the output and the
     /// journal) says how many bytes.
     pub fn finish_log(&self) -> Result<(), GateError> {
-        let dropped = self.log_dropped.replace(0);
+        let dropped = std::mem::take(&mut self.state.borrow_mut().log_dropped);
         if dropped == 0 {
             return Ok(());
         }
@@ -430,14 +470,15 @@ impl Gate {
     fn refuse(&self, kind: &'static str, args: &Value, origin: &Location, error: GateError) -> GateError {
         let mut args = args.clone();
         self.context.redactor().redact_value(&mut args);
-        self.effects.borrow_mut().push(EffectReport {
+        let (step, compensation) = (self.current_step(), self.is_compensating());
+        self.state.borrow_mut().effects.push(EffectReport {
             // Not numbered: it never became an effect of the run or the journal.
             seq: 0,
             kind,
-            step: self.current_step(),
+            step,
             args,
             origin: origin.clone(),
-            compensation: self.compensating.get(),
+            compensation,
             result: None,
             error: Some(self.context.redactor().redact_str(&format!("refused by policy: {}", error.message))),
             replayed_from: None,
@@ -449,14 +490,13 @@ impl Gate {
     /// Remember an error that ends the run (redacted), and return it.
     pub fn fatal(&self, error: GateError) -> GateError {
         let error = self.redact_error(error);
-        let mut fatal = self.fatal.borrow_mut();
-        if fatal.is_none() {
-            *fatal = Some(error.clone());
+        let mut state = self.state.borrow_mut();
+        if state.fatal.is_none() {
+            state.fatal = Some(error.clone());
         }
         error
     }
 
-    /// Remember why the executor halted the run, and return the error that ends it.
     /// Hand the effect to the executor, unless the deadline (or, while compensating, the
     /// compensation deadline) has passed: no native call starts after it. Primitives
     /// that run long bound their own calls by the same deadline.
@@ -467,13 +507,14 @@ impl Gate {
         self.executor.borrow_mut().execute(request)
     }
 
+    /// Remember why the executor halted the run, and return the error that ends it.
     fn halted(&self, halt: Halt) -> GateError {
         let error = GateError { kind: GateErrorKind::Halted, message: halt.message.clone(), help: halt.help.clone() };
-        let mut stored = self.halt.borrow_mut();
-        if stored.is_none() {
-            *stored = Some(halt);
+        let mut state = self.state.borrow_mut();
+        if state.halt.is_none() {
+            state.halt = Some(halt);
         }
-        drop(stored);
+        drop(state);
         self.fatal(error)
     }
 
@@ -486,23 +527,29 @@ impl Gate {
 
     /// Why the executor halted the run, if it did.
     pub fn halt(&self) -> Option<Halt> {
-        self.halt.borrow().clone()
+        self.state.borrow().halt.clone()
     }
 
     /// The first error that ended the run (policy, journal), if any.
     pub fn fatal_error(&self) -> Option<GateError> {
-        self.fatal.borrow().clone()
+        self.state.borrow().fatal.clone()
     }
 
     /// How many effects passed the gate.
     pub fn effect_count(&self) -> u64 {
-        self.seq.get()
+        self.state.borrow().seq
     }
 
     /// Take the record of every effect and the context back at the end of the run.
     pub fn finish(self) -> (Vec<EffectReport>, EffectContext, Option<JournalWriter>) {
-        (self.effects.into_inner(), self.context, self.journal.into_inner())
+        (self.state.into_inner().effects, self.context, self.journal.into_inner())
     }
+}
+
+/// An effect whose intent is journaled, and when it started.
+struct Started {
+    effect: Effect,
+    at: SystemTime,
 }
 
 /// How an argument the primitive's params refuse is worded, for the gate and for

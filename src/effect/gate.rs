@@ -339,23 +339,17 @@ impl Gate {
         })
     }
 
-    /// `record` with every string in it redacted.
-    fn redact_record(&self, record: Record) -> Result<Record, GateError> {
-        let failed = |message: String| {
+    /// `record` as the JSON written to the journal, every string in it redacted.
+    fn redact_record(&self, record: Record) -> Result<Value, GateError> {
+        let mut value = serde_json::to_value(&record).map_err(|error| {
             self.fatal(GateError {
                 kind: GateErrorKind::Journal,
-                message,
+                message: format!("cannot redact a journal record: {error}"),
                 help: Some("this is a bug in shipctl; the record was not written".into()),
             })
-        };
-        let original = serde_json::to_value(&record)
-            .map_err(|error| failed(format!("cannot redact a journal record: {error}")))?;
-        let mut redacted = original.clone();
-        self.context.redactor().redact_value(&mut redacted);
-        if redacted == original {
-            return Ok(record);
-        }
-        serde_json::from_value(redacted).map_err(|error| failed(format!("cannot redact a journal record: {error}")))
+        })?;
+        self.context.redactor().redact_value(&mut value);
+        Ok(value)
     }
 
     /// The journal's path, if this run keeps one.

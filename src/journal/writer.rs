@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{JournalError, Record};
+use super::JournalError;
 
 /// Appends records to one run's journal, each fsync'd before `append` returns.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ impl JournalWriter {
     }
 
     /// Write one record as a line and make it durable.
-    pub fn append(&mut self, record: &Record) -> Result<(), JournalError> {
+    pub fn append(&mut self, record: &impl serde::Serialize) -> Result<(), JournalError> {
         self.buffer.clear();
         serde_json::to_writer(&mut self.buffer, record)
             .map_err(|error| JournalError::Write { path: self.path.clone(), source: error.into() })?;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::effect::{EffectContext, EffectError, Primitive};
-use crate::providers::http::{CappedBody, read_capped};
+use crate::providers::http::{CappedBody, attempts_in_words, error_in_words, read_capped};
 
 /// The HTTP check primitive.
 #[doc = include_str!("docs/http_check.md")]
@@ -135,7 +135,9 @@ impl Primitive for HttpCheck {
                         )
                     };
                 }
-                Err(error) => last = format!("{} ({} ms)", error.without_url(), latency.as_millis()),
+                Err(error) => {
+                    last = format!("{} ({} ms)", error_in_words(&error, Some(timeout), &context.redactor()), latency.as_millis())
+                }
             }
             if number < attempts {
                 context.progress(&format!("attempt {number} of {attempts}: {last}"));
@@ -143,9 +145,10 @@ impl Primitive for HttpCheck {
             }
         }
         Err(EffectError::new(format!(
-            "GET {}: expected {}, {last} after {attempts} attempts",
+            "GET {}: expected {}, {last} after {}",
             params.url,
-            params.describe()
+            params.describe(),
+            attempts_in_words(attempts)
         )))
     }
 

@@ -10,6 +10,7 @@ use crate::base::suggest::did_you_mean;
 use crate::config::{ChannelConfig, ChannelKind, Keep};
 use crate::effect::Event;
 use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::providers::http::{attempts_in_words, error_in_words};
 
 /// The notify primitive.
 #[doc = include_str!("docs/notify.md")]
@@ -105,10 +106,10 @@ fn attempt(
     let response = match response {
         Ok(response) => response,
         Err(error) if error.is_timeout() || error.is_connect() || error.is_request() => {
-            return Err(Failure::Retry(error.without_url().to_string()));
+            return Err(Failure::Retry(error_in_words(&error, Some(timeout), &context.redactor())));
         }
         Err(error) => {
-            return Err(Failure::Fatal(EffectError::new(error.without_url().to_string())));
+            return Err(Failure::Fatal(EffectError::new(error_in_words(&error, Some(timeout), &context.redactor()))));
         }
     };
     let status = response.status();
@@ -186,7 +187,11 @@ impl Primitive for Notify {
                 backoff = backoff.saturating_mul(2);
             }
         }
-        Err(EffectError::new(format!("channel \"{}\" not reached after {attempts} attempts: {last}", params.channel)))
+        Err(EffectError::new(format!(
+            "channel \"{}\" not reached after {}: {last}",
+            params.channel,
+            attempts_in_words(attempts)
+        )))
     }
 
     fn plan(&self, params: &NotifyParams, context: &EffectContext) -> Result<NotifyOutput, EffectError> {

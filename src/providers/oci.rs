@@ -384,12 +384,17 @@ impl<'a> Client<'a> {
         let mut challenged = false;
         loop {
             let request = self.authorize(build(self.http.request(method.clone(), &url).timeout(REQUEST_TIMEOUT)));
-            let response = request.send().await.map_err(|error| {
-                let mut failure = RegistryError::new(format!(
-                    "cannot reach registry {}: {}",
+            let request = request.build().map_err(|error| {
+                RegistryError::new(format!(
+                    "cannot make a request to registry {}: {}",
                     self.host,
-                    error_chain(&error.without_url())
-                ));
+                    self.words(&error, None)
+                ))
+            })?;
+            let timeout = request.timeout().copied();
+            let response = self.http.execute(request).await.map_err(|error| {
+                let mut failure =
+                    RegistryError::new(format!("cannot reach registry {}: {}", self.host, self.words(&error, timeout)));
                 failure.help = Some(format!(
                     "check the host, and scheme = \"http\"/\"https\" under [registries.\"{}\"]",
                     self.host
@@ -414,6 +419,11 @@ impl<'a> Client<'a> {
             }
             return Err(self.failure(&method, path, response).await);
         }
+    }
+
+    /// Why a request got no answer, in words, redacted.
+    fn words(&self, error: &reqwest::Error, timeout: Option<Duration>) -> String {
+        crate::providers::http::error_in_words(error, timeout, &self.redactor)
     }
 
     /// The beginning of an error answer's body, read up to a cap (unredacted: quote it
@@ -518,12 +528,16 @@ impl<'a> Client<'a> {
                 query.append_pair("scope", scope);
             }
         }
-        let mut request = self.http.get(url);
+        let mut request = self.http.get(url).timeout(REQUEST_TIMEOUT);
         if let Some(credentials) = &self.credentials {
             request = request.basic_auth(&credentials.username, Some(&credentials.password));
         }
         let response = request.send().await.map_err(|error| {
-            RegistryError::new(format!("cannot reach the token service of {}: {}", self.host, error.without_url()))
+            RegistryError::new(format!(
+                "cannot reach the token service of {}: {}",
+                self.host,
+                self.words(&error, Some(REQUEST_TIMEOUT))
+            ))
         })?;
         let status = response.status();
         if !status.is_success() {
@@ -578,7 +592,10 @@ impl<'a> Client<'a> {
         let body = crate::providers::http::read_capped(answer.response, MANIFEST_CAP, MANIFEST_CAP, None)
             .await
             .map_err(|error| {
-                RegistryError::new(format!("cannot read manifest {reference} of {repository}: {}", error.without_url()))
+                RegistryError::new(format!(
+                    "cannot read manifest {reference} of {repository}: {}",
+                    self.words(&error, Some(REQUEST_TIMEOUT))
+                ))
             })?;
         if body.truncated {
             return Err(RegistryError::new(format!(
@@ -709,7 +726,10 @@ where
                     Some((Ok(chunk), (stream, Some(hasher))))
                 }
                 Some(Err(error)) => {
-                    let error = std::io::Error::other(format!("cannot read blob {digest}: {}", error.without_url()));
+                    let error = std::io::Error::other(format!(
+                        "cannot read blob {digest}: {}",
+                        crate::providers::http::unredacted_words(&error, Some(BLOB_TIMEOUT))
+                    ));
                     Some((Err(error), (stream, None)))
                 }
                 None => {
@@ -728,16 +748,6 @@ where
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_string)
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}` as

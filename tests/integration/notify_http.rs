@@ -151,5 +151,30 @@ fn http_check_reports_a_refused_connection() {
     workspace.write("release.rhai", &format!("http_check(#{{ url: \"{url}/\", retries: 1, interval: \"10ms\" }});\n"));
     let report = workspace.run("release.rhai", &[]);
     let error = report.error.expect("nobody listens").message;
+    assert!(error.contains("connection refused"), "{error}");
+    assert!(!error.contains("error sending request"), "{error}");
     assert!(error.contains("after 2 attempts"), "{error}");
+}
+
+#[test]
+fn http_check_names_one_attempt_and_a_dns_failure() {
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", "http_check(#{ url: \"http://shipctl-missing.invalid/\", retries: 0 });\n");
+    let report = workspace.run("release.rhai", &[]);
+    let error = report.error.expect("the name does not resolve").message;
+    assert!(error.contains("DNS name not found"), "{error}");
+    assert!(error.ends_with("after 1 attempt"), "{error}");
+}
+
+#[test]
+fn notify_says_why_a_webhook_was_not_reached_without_its_secret_url() {
+    let server = HttpServer::start(&[(200, "ok")]);
+    let workspace = workspace(&server, "webhook");
+    drop(server);
+    workspace.write("release.rhai", "notify(#{ channel: \"releases\", text: \"hello\" });\n");
+    let report = workspace.run("release.rhai", &[]);
+    let error = report.error.expect("nobody listens").message;
+    assert!(error.contains("connection refused"), "{error}");
+    assert!(error.contains("after 4 attempts"), "{error}");
+    assert!(!error.contains("T0KEN"), "{error}");
 }

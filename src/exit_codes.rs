@@ -5,7 +5,8 @@
 pub const SUCCESS: i32 = 0;
 /// The run failed: the script raised an error or an effect failed (compensations ran).
 pub const RUN_FAILED: i32 = 1;
-/// Bad usage: unknown argument, missing param, unknown environment, broken `shipctl.toml`.
+/// Bad usage: unknown argument, missing param, unknown environment, broken `shipctl.toml`,
+/// a kubeconfig that is missing or lacks the context asked for.
 pub const USAGE: i32 = 2;
 /// The script does not compile (syntax error, bad import); `check` found errors.
 pub const SCRIPT_INVALID: i32 = 3;
@@ -23,7 +24,7 @@ pub const TABLE: &str = "\
 Exit codes:
   0   success
   1   the run failed (a script error or a failed effect; compensations ran)
-  2   usage or configuration error (bad arguments, missing param, broken shipctl.toml)
+  2   usage or configuration error (bad arguments, missing param, broken shipctl.toml, missing kubeconfig)
   3   the script does not compile; `check` found errors
   4   refused by policy (protected environment, primitive not allowed)
   5   a replay diverged, or a resume needs a decision (changed finished part, unfinished effect)

@@ -82,6 +82,8 @@ pub struct RunArgs {
     /// Who approved this run (for `approve` in protected environments), when not asked at the terminal.
     #[arg(long, value_name = "NAME")]
     pub approved_by: Option<String>,
+    #[command(flatten)]
+    pub kube: run::KubeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +96,8 @@ pub struct PlanArgs {
     /// Keep a journal of the plan too.
     #[arg(long)]
     pub journal: bool,
+    #[command(flatten)]
+    pub kube: run::KubeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +122,8 @@ pub struct ResumeArgs {
     /// Who approved the rest of the run (for `approve` in protected environments).
     #[arg(long, value_name = "NAME")]
     pub approved_by: Option<String>,
+    #[command(flatten)]
+    pub kube: run::KubeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,14 @@ pub fn resume(args: ResumeArgs) -> i32 {
     };
     warn(&warnings);
     request.approved_by = args.approved_by.clone();
+    match args.kube.overrides() {
+        Ok(Some(overrides)) => request.kube = overrides,
+        Ok(None) => {}
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
+        }
+    }
     match execute(request, Box::new(Human::new())) {
         Ok(report) => {
             output::print_run_summary(&report);

@@ -2,17 +2,45 @@
 
 use crate::effect::Mode;
 use crate::effect::{Reporter, Silent};
+use crate::error::Error;
 use crate::exit_codes;
 use crate::journal::RunStatus;
+use crate::providers::kube::KubeOverrides;
 use crate::run::{RunReport, RunRequest, execute};
 
 use super::output::{self, Human};
 use super::{OutputFormat, PlanArgs, RunArgs, ScriptArgs};
 
-fn request(args: &ScriptArgs, mode: Mode) -> RunRequest {
+/// `--kubeconfig` and `--kube-context` of run, plan and resume.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KubeArgs {
+    /// The kubeconfig file to use instead of the environment's `kubeconfig` (one file; KUBECONFIG may list several).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use instead of the environment's `kube_context`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub kube_context: Option<String>,
+}
+
+impl KubeArgs {
+    /// The overrides, checked; `None` when neither flag is given.
+    pub fn overrides(&self) -> Result<Option<KubeOverrides>, Error> {
+        if self.kubeconfig.is_none() && self.kube_context.is_none() {
+            return Ok(None);
+        }
+        let cwd = std::env::current_dir()
+            .map_err(|error| Error::Internal(format!("cannot read the working directory: {error}")))?;
+        KubeOverrides::new(self.kubeconfig.as_deref(), self.kube_context.as_deref(), &cwd)
+            .map(Some)
+            .map_err(|message| Error::usage(message, None))
+    }
+}
+
+fn request(args: &ScriptArgs, kube: &KubeArgs, mode: Mode) -> Result<RunRequest, Error> {
     let mut request = RunRequest::new(&args.script, &args.env, mode);
     request.params = args.params.iter().cloned().collect();
-    request
+    request.kube = kube.overrides()?.unwrap_or_default();
+    Ok(request)
 }
 
 fn exit_code(report: &RunReport) -> i32 {
@@ -35,7 +63,13 @@ fn print_json(report: &RunReport) {
 pub fn run(args: RunArgs) -> i32 {
     let json = args.script.output == OutputFormat::Json;
     let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
-    let mut request = request(&args.script, Mode::Run);
+    let mut request = match request(&args.script, &args.kube, Mode::Run) {
+        Ok(request) => request,
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
+        }
+    };
     request.approved_by = args.approved_by.clone();
     match execute(request, reporter) {
         Ok(report) => {
@@ -58,7 +92,13 @@ pub fn run(args: RunArgs) -> i32 {
 
 /// `shipctl plan`.
 pub fn plan(args: PlanArgs) -> i32 {
-    let mut request = request(&args.script, Mode::Plan);
+    let mut request = match request(&args.script, &args.kube, Mode::Plan) {
+        Ok(request) => request,
+        Err(error) => {
+            output::print_error(&error);
+            return error.exit_code();
+        }
+    };
     request.refresh = args.refresh;
     request.journal = args.journal;
     match execute(request, Box::new(Silent)) {

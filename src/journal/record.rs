@@ -48,6 +48,10 @@ pub struct Header {
     /// The run this one resumes, when it is a resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
+    /// `--kubeconfig` and `--kube-context` given for the run (`kubeconfig`,
+    /// `kube_context`), over the environment's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kube: BTreeMap<String, String>,
 }
 
 /// The state of the git repository holding the scripts.

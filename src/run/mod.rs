@@ -46,6 +46,8 @@ pub struct RunRequest {
     pub source: Source,
     /// `--approved-by`: who approved this run ahead of time (for `approve`).
     pub approved_by: Option<String>,
+    /// `--kubeconfig` and `--kube-context`, over the environment's keys.
+    pub kube: crate::providers::kube::KubeOverrides,
 }
 
 /// Where the results of effects come from.
@@ -75,6 +77,7 @@ impl RunRequest {
             extend: None,
             source: Source::Mode,
             approved_by: None,
+            kube: Default::default(),
         }
     }
 
@@ -149,7 +152,14 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         .map_err(|error| Error::usage(format!("cannot read script {}: {error}", request.script.display()), None))?;
     let project = Project::discover(&script_path)?;
     let script = project.source_name(&script_path);
-    let environment = project.environment(&request.environment)?;
+    let mut environment = project.environment(&request.environment)?;
+    request.kube.apply(&mut environment);
+    // A run (or a refreshed plan) in an environment with a cluster reads its kubeconfig
+    // before any effect: a missing file is a configuration error, not a failed effect.
+    if environment.has_cluster() && (request.mode == Mode::Run || request.refresh) {
+        crate::providers::kube::kubeconfig(&project.root, &request.environment, &environment)
+            .map_err(|problem| Error::usage(problem.message, problem.help))?;
+    }
 
     let mut registry = crate::primitives::registry();
     if let Some(extend) = request.extend {
@@ -223,6 +233,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
             Source::Resume { recording, .. } => Some(recording.run_id.clone()),
             _ => None,
         },
+        kube: request.kube.recorded(),
     };
     let environment_map = environment_map(&request.environment, &environment);
     let mut context = EffectContext::new(

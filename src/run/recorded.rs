@@ -164,6 +164,8 @@ pub fn resume_request(
     }
     let mut request = RunRequest::new(script, &header.environment, Mode::Run);
     request.params = header.params.clone();
+    // A resume talks to the cluster the run did, unless its own flags say otherwise.
+    request.kube = crate::providers::kube::KubeOverrides::from_recorded(&header.kube);
     request.journal = true;
     request.source = Source::Resume { recording, retry_unfinished };
     Ok((request, warnings))

@@ -16,6 +16,7 @@ mod hostile_native;
 mod hostile_paths;
 mod hostile_secrets;
 mod journal;
+mod kube_conventions;
 mod kube_support;
 mod notify_http;
 mod postgres;

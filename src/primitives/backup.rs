@@ -52,6 +52,9 @@ pub struct BackupOutput {
     pub verified: bool,
     /// Older backups removed by `[backups] keep`.
     pub pruned: Vec<String>,
+    /// What `plan --refresh` learned (`12.3 MiB now; would prune ...`), or
+    /// `unknown (why)` when the database could not be reached; empty otherwise.
+    pub summary: String,
 }
 
 /// What `backup` was asked to copy.
@@ -140,6 +143,7 @@ fn output(record: &BackupRecord, store: &Store, database: String, pruned: Vec<St
         created_at: record.created_at.clone(),
         verified: record.verified,
         pruned,
+        summary: String::new(),
     }
 }
 
@@ -271,28 +275,26 @@ impl Primitive for Backup {
     fn plan(&self, params: &BackupParams, context: &EffectContext) -> Result<BackupOutput, EffectError> {
         let store = store_for(context);
         let created = SystemTime::now();
-        let (kind, source_name, database, extension, bytes) = match source(params)? {
-            Source::Postgres(name) => {
-                let (_, extension) = dump_format(params)?;
-                let (display, bytes) = if context.refresh {
-                    let database = postgres::resolve(&name, context)?;
-                    let bytes = postgres::Tools::new(context).size(&database, context)?;
-                    (database.display, bytes)
-                } else {
-                    (name.clone(), 0)
-                };
-                (Kind::Postgres, name, display, extension, bytes)
-            }
-            Source::Files(name) => {
-                let bytes = if context.refresh { directory_size(&files_dir(&name, context)?, context)? } else { 0 };
-                (Kind::Files, name, String::new(), "tar.gz", bytes)
-            }
+        let source = source(params)?;
+        let (kind, source_name, extension) = match &source {
+            Source::Postgres(name) => (Kind::Postgres, name.clone(), dump_format(params)?.1),
+            Source::Files(name) => (Kind::Files, name.clone(), "tar.gz"),
+        };
+        let unmeasured = if kind == Kind::Postgres { source_name.clone() } else { String::new() };
+        let (database, bytes, mut summary) = match measure(&source, context)? {
+            None => (unmeasured, 0, String::new()),
+            Some(Ok((database, bytes))) => (database, bytes, format!("{} now", bytes_in_words(bytes))),
+            // What cannot be reached leaves the plan going, its size unknown.
+            Some(Err(error)) => (unmeasured, 0, format!("unknown ({})", error.message)),
         };
         let id = new_id(if database.is_empty() { &source_name } else { &database }, &context.environment_name, created);
         let pruned = match context.project.config.backups.keep {
             Some(keep) if context.refresh => store.would_prune(kind, &source_name, &context.environment_name, keep),
             _ => Vec::new(),
         };
+        if !pruned.is_empty() {
+            summary.push_str(&format!("; would prune {}", pruned.join(", ")));
+        }
         Ok(BackupOutput {
             path: store.dir.join(format!("{id}.{extension}")).display().to_string(),
             id,
@@ -306,8 +308,44 @@ impl Primitive for Backup {
             created_at: crate::base::time::rfc3339(created),
             verified: false,
             pruned,
+            summary,
         })
     }
+}
+
+/// For `plan --refresh`: the database as resolved and its size, or the directory's size;
+/// the inner error is a system that could not be reached (the plan goes on), the outer
+/// one a configuration error. `None` without `--refresh`.
+#[allow(clippy::type_complexity)]
+fn measure(source: &Source, context: &EffectContext) -> Result<Option<Result<(String, u64), EffectError>>, EffectError> {
+    if !context.refresh {
+        return Ok(None);
+    }
+    Ok(Some(match source {
+        Source::Postgres(name) => {
+            let database = postgres::resolve(name, context)?;
+            postgres::Tools::new(context).size(&database, context).map(|bytes| (database.display.clone(), bytes))
+        }
+        Source::Files(name) => {
+            let dir = files_dir(name, context)?;
+            directory_size(&dir, context).map(|bytes| (String::new(), bytes))
+        }
+    }))
+}
+
+/// `12.3 MiB`, `512 bytes`.
+fn bytes_in_words(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Bytes in the regular files under `dir` (for `plan --refresh`), within the deadline.

@@ -70,6 +70,9 @@ pub struct HelmUpgradeOutput {
     pub status: String,
     /// What changed, resource by resource, as unified diffs of the manifests.
     pub diff: String,
+    /// What `plan --refresh` learned (`revision 3 deployed now`, `not installed yet`),
+    /// or `unknown (why)` when the cluster could not be asked; empty otherwise.
+    pub summary: String,
 }
 
 /// The chart's name as a plan can guess it from the reference: `charts/cdc` → `cdc`,
@@ -304,28 +307,35 @@ impl Primitive for HelmUpgrade {
             app_version: metadata.app_version,
             status: release.info.status,
             diff: manifest_diff(&before, &release.manifest),
+            summary: String::new(),
         })
     }
 
     fn plan(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<HelmUpgradeOutput, EffectError> {
         let namespace = namespace(params.namespace.as_ref(), context)?;
+        let planned = HelmUpgradeOutput {
+            release: params.release.to_string(),
+            namespace: namespace.to_string(),
+            revision: 1,
+            previous_revision: 0,
+            chart: chart_name(&params.chart),
+            chart_version: params.version.as_ref().map(ToString::to_string).unwrap_or_default(),
+            app_version: String::new(),
+            status: "deployed".to_string(),
+            diff: String::new(),
+            summary: String::new(),
+        };
         if !context.refresh {
-            return Ok(HelmUpgradeOutput {
-                release: params.release.to_string(),
-                namespace: namespace.to_string(),
-                revision: 1,
-                previous_revision: 0,
-                chart: chart_name(&params.chart),
-                chart_version: params.version.as_ref().map(ToString::to_string).unwrap_or_default(),
-                app_version: String::new(),
-                status: "deployed".to_string(),
-                diff: String::new(),
-            });
+            return Ok(planned);
         }
         // Read-only: the release as it is (helm status reads), the chart rendered
-        // locally (helm template contacts no cluster), and the difference.
+        // locally (helm template contacts no cluster), and the difference. A cluster that
+        // cannot be asked leaves the plan going, the release's state unknown.
         let helm = Helm::new(context);
-        let current = helm.status(context, &params.release, &namespace)?;
+        let current = match helm.status(context, &params.release, &namespace) {
+            Ok(current) => current,
+            Err(error) => return Ok(HelmUpgradeOutput { summary: format!("unknown ({})", error.message), ..planned }),
+        };
         let values = values_file(params)?;
         let mut template = HelmCommand::new(["template"]);
         params.chart_args(
@@ -347,17 +357,20 @@ impl Primitive for HelmUpgrade {
         let metadata: ChartMetadata = serde_saphyr::from_str(&helm.run(context, &show)?)
             .map_err(|error| EffectError::new(format!("cannot read the chart's Chart.yaml: {error}")))?;
         let previous = current.as_ref().map(|release| release.version).unwrap_or(0);
+        let summary = match &current {
+            Some(release) => format!("revision {previous} {} now", release.info.status),
+            None => "not installed yet".to_string(),
+        };
         let before = current.map(|release| release.manifest).unwrap_or_default();
         Ok(HelmUpgradeOutput {
-            release: params.release.to_string(),
-            namespace: namespace.to_string(),
             revision: previous + 1,
             previous_revision: previous,
             chart: metadata.name,
             chart_version: metadata.version,
             app_version: metadata.app_version,
-            status: "deployed".to_string(),
             diff: manifest_diff(&before, &rendered),
+            summary,
+            ..planned
         })
     }
 }

@@ -233,25 +233,31 @@ impl Primitive for PromoteImage {
 
     fn plan(&self, params: &PromoteParams, context: &EffectContext) -> Result<PromoteOutput, EffectError> {
         let promotion = references(params)?;
+        let planned = PromoteOutput {
+            from: params.from.text.clone(),
+            to: params.to.text.clone(),
+            digest: String::new(),
+            previous: String::new(),
+            changed: true,
+            media_type: String::new(),
+            summary: summary(&promotion.to, None, None),
+        };
         if !context.refresh {
-            return Ok(PromoteOutput {
-                from: params.from.text.clone(),
-                to: params.to.text.clone(),
-                digest: String::new(),
-                previous: String::new(),
-                changed: true,
-                media_type: String::new(),
-                summary: summary(&promotion.to, None, None),
-            });
+            return Ok(planned);
         }
         let mut client = client(&promotion, context, false)?;
         let (from, to) = (&promotion.from, &promotion.to);
         let tag = to.tag.clone().unwrap_or_default();
-        let (manifest, previous) = context.block_on(|| async {
+        let probed = context.block_on(|| async {
             let manifest = client.manifest(&from.repository, from.reference()).await.map_err(effect_error)?;
             let previous = client.digest(&to.repository, &tag).await.map_err(effect_error)?;
             Ok::<_, EffectError>((manifest, previous))
-        })??;
+        })?;
+        // A registry that cannot be reached leaves the plan going, the digests unknown.
+        let (manifest, previous) = match probed {
+            Ok(probed) => probed,
+            Err(error) => return Ok(PromoteOutput { summary: format!("unknown ({})", error.message), ..planned }),
+        };
         let manifest = manifest.ok_or_else(|| missing_from(&promotion))?;
         Ok(PromoteOutput {
             from: params.from.text.clone(),

@@ -35,6 +35,9 @@ pub struct TagOutput {
     pub commit: String,
     pub created: bool,
     pub pushed: bool,
+    /// What `plan --refresh` learned (`new tag on 1a2b3c4`, `exists on 1a2b3c4`), or
+    /// `unknown (why)` when the repository could not be read; empty otherwise.
+    pub summary: String,
 }
 
 /// The repository a `repo` argument names, and whether config asks for semver tags.
@@ -288,27 +291,38 @@ impl Primitive for Tag {
             }
             None => false,
         };
-        Ok(TagOutput { name: params.name.to_string(), commit: inspection.commit.to_string(), created, pushed })
+        Ok(TagOutput {
+            name: params.name.to_string(),
+            commit: inspection.commit.to_string(),
+            created,
+            pushed,
+            summary: String::new(),
+        })
     }
 
     fn plan(&self, params: &TagParams, context: &EffectContext) -> Result<TagOutput, EffectError> {
-        if context.refresh {
-            let path = resolve_repo(&params.repo, context)?.path;
-            let repository = open(&path)?;
-            let inspection = inspect(&repository, &path, params)?;
-            return Ok(TagOutput {
-                name: params.name.to_string(),
-                commit: inspection.commit.to_string(),
-                created: inspection.existing.is_none(),
-                pushed: params.push.is_some(),
-            });
-        }
-        Ok(TagOutput {
+        let planned = TagOutput {
             name: params.name.to_string(),
             commit: params.target.clone().unwrap_or_else(|| "HEAD".to_string()),
             created: true,
             pushed: params.push.is_some(),
-        })
+            summary: String::new(),
+        };
+        if !context.refresh {
+            return Ok(planned);
+        }
+        // A repository that cannot be opened leaves the plan going, its tag unknown; a
+        // tag that is in the way is an error, as it would be in the run.
+        let path = resolve_repo(&params.repo, context)?.path;
+        let repository = match open(&path) {
+            Ok(repository) => repository,
+            Err(error) => return Ok(TagOutput { summary: format!("unknown ({})", error.message), ..planned }),
+        };
+        let inspection = inspect(&repository, &path, params)?;
+        let created = inspection.existing.is_none();
+        let on = short(inspection.commit);
+        let summary = if created { format!("new tag on {on}") } else { format!("exists on {on}") };
+        Ok(TagOutput { commit: inspection.commit.to_string(), created, summary, ..planned })
     }
 }
 

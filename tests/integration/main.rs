@@ -19,6 +19,7 @@ mod journal;
 mod kube_conventions;
 mod kube_support;
 mod notify_http;
+mod plan_refresh;
 mod postgres;
 mod promote;
 mod real_cluster;

@@ -137,7 +137,7 @@ fn docs_print_primitives_and_suggest_names() {
         assert!(list.stdout.contains(name), "{name} missing from {}", list.stdout);
     }
     let tag = workspace.shipctl(&["docs", "tag"]);
-    assert!(tag.stdout.contains("Result: `#{ name, commit, created, pushed }`"), "{}", tag.stdout);
+    assert!(tag.stdout.contains("Result: `#{ name, commit, created, pushed, summary }`"), "{}", tag.stdout);
     let config = workspace.shipctl(&["docs", "config"]);
     assert!(config.stdout.contains("[limits]"), "{}", config.stdout);
     let security = workspace.shipctl(&["docs", "security"]);

@@ -70,6 +70,118 @@ fn kubectl_applies_lists_waits_for_a_rollout_and_deletes() {
     assert!(missing.stderr.contains("NotFound") || missing.stderr.contains("not found"), "{missing:?}");
 }
 
+/// A manifest of several kinds for `kubectl apply -f` (kubectl sends these as JSON).
+const MIXED: &str = "apiVersion: v1
+kind: ServiceAccount
+metadata: {name: runner}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: example/migrate:1}]
+";
+
+#[test]
+fn kubectl_creates_built_in_kinds_as_protobuf() {
+    let standin = standin();
+    let kubectl = Kubectl::new(&standin);
+    // kubectl's generators send protobuf: one command per kind kubectl and helm write.
+    assert!(kubectl.ok(&["create", "namespace", "team"]).contains("namespace/team created"));
+    kubectl.ok(&["create", "configmap", "settings", "--from-literal=mode=fast", "--from-literal=level=3"]);
+    kubectl.ok(&["create", "secret", "generic", "token", "--from-literal=key=s3cret"]);
+    kubectl.ok(&["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2", "--port=8080"]);
+    kubectl.ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
+    kubectl.ok(&["create", "serviceaccount", "deployer"]);
+    kubectl.ok(&["create", "role", "reader", "--verb=get,list", "--resource=pods"]);
+    kubectl.ok(&["create", "rolebinding", "reader", "--role=reader", "--serviceaccount=demo:deployer"]);
+    kubectl.ok(&["create", "job", "once", "--image=busybox", "--", "echo", "hi"]);
+    kubectl.ok(&["create", "ingress", "web", "--rule=web.example/=web:80"]);
+    let protobuf =
+        standin.requests().iter().filter(|r| r.method == "POST" && r.content_type.contains("protobuf")).count();
+    assert!(protobuf >= 10, "{}", standin.request_log());
+
+    let namespace = standin.get("namespaces", "", "team").expect("the namespace");
+    assert_eq!(namespace["kind"], "Namespace");
+    assert!(namespace["metadata"]["uid"].as_str().is_some_and(|uid| !uid.is_empty()));
+    let settings = standin.get("configmaps", NAMESPACE, "settings").unwrap();
+    assert_eq!(settings["data"], json!({ "level": "3", "mode": "fast" }));
+    assert_eq!(standin.get("secrets", NAMESPACE, "token").unwrap()["data"]["key"], "czNjcmV0");
+    let web = standin.get("deployments", NAMESPACE, "web").unwrap();
+    assert_eq!(web["spec"]["replicas"], 2);
+    assert_eq!(web["spec"]["selector"]["matchLabels"]["app"], "web");
+    assert_eq!(web["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+    assert_eq!(web["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+    let service = standin.get("services", NAMESPACE, "web").unwrap();
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080);
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    let role = standin.get("roles", NAMESPACE, "reader").unwrap();
+    assert_eq!(role["rules"][0]["verbs"], json!(["get", "list"]));
+    let binding = standin.get("rolebindings", NAMESPACE, "reader").unwrap();
+    assert_eq!(binding["roleRef"]["name"], "reader");
+    assert_eq!(binding["subjects"][0]["name"], "deployer");
+    let job = standin.get("jobs", NAMESPACE, "once").unwrap();
+    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["command"], json!(["echo", "hi"]));
+    let ingress = standin.get("ingresses", NAMESPACE, "web").unwrap();
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "web.example");
+    // The generated deployment rolls out like any other.
+    let status = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout", "20s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+
+    let manifest = kubectl.file("mixed.yaml", MIXED);
+    let applied = kubectl.ok(&["apply", "-f", &manifest]);
+    assert!(applied.contains("service/api created") && applied.contains("job.batch/migrate created"), "{applied}");
+    assert_eq!(standin.get("services", NAMESPACE, "api").unwrap()["spec"]["ports"][0]["targetPort"], "http");
+    assert!(standin.get("serviceaccounts", NAMESPACE, "runner").is_some());
+    let names = kubectl.ok(&["get", "configmaps,services,jobs", "-o", "name"]);
+    for name in ["configmap/settings", "service/web", "service/api", "job.batch/once", "job.batch/migrate"] {
+        assert!(names.contains(name), "{name} in {names}");
+    }
+}
+
+/// One raw HTTP/1.1 GET with an `Accept` header: (status line, content type, body).
+fn get_accepting(standin: &Standin, path: &str, accept: &str) -> (String, String, String) {
+    use std::io::{Read, Write};
+    let address = standin.url().trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .unwrap_or_default();
+    (head.lines().next().unwrap().to_string(), content_type, body.to_string())
+}
+
+#[test]
+fn asked_for_protobuf_the_standin_answers_json_or_not_acceptable() {
+    let standin = standin();
+    let path = format!("/api/v1/namespaces/{NAMESPACE}/configmaps");
+    let (status, content_type, body) =
+        get_accepting(&standin, &path, "application/vnd.kubernetes.protobuf, application/json");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(content_type, "application/json");
+    assert!(body.contains("ConfigMapList"), "{body}");
+    let (status, content_type, body) = get_accepting(&standin, &path, "application/vnd.kubernetes.protobuf");
+    assert!(status.contains(" 406 "), "{status}");
+    assert_eq!(content_type, "application/json");
+    assert!(body.contains("NotAcceptable"), "{body}");
+    let (status, _, _) = get_accepting(&standin, &path, "*/*");
+    assert!(status.contains(" 200 "), "{status}");
+}
+
 #[test]
 fn helm_installs_upgrades_and_rolls_back() {
     let standin = standin();

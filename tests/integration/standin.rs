@@ -222,6 +222,117 @@ fn helm_installs_upgrades_and_rolls_back() {
     assert!(requests.iter().any(|r| r.method == "PATCH" && r.content_type == "application/apply-patch+yaml"));
 }
 
+/// The pods of `app` and the Deployment's status counts, as the server holds them.
+fn pods_and_status(standin: &Standin, name: &str) -> (usize, serde_json::Value) {
+    let pods = standin
+        .list("pods", Some(NAMESPACE))
+        .into_iter()
+        .filter(|pod| pod["metadata"]["labels"]["app.kubernetes.io/name"] == name)
+        .count();
+    let deployment = standin.get("deployments", NAMESPACE, name).expect("the deployment");
+    let status = &deployment["status"];
+    let counts = json!([
+        deployment["spec"]["replicas"],
+        status["replicas"],
+        status["updatedReplicas"],
+        status["readyReplicas"],
+        status["availableReplicas"],
+        status["observedGeneration"] == deployment["metadata"]["generation"],
+    ]);
+    (pods, counts)
+}
+
+#[test]
+fn helm_rollback_waits_for_a_scale_down_and_kubectl_for_scaling() {
+    let standin = standin();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = helm_create(dir.path(), "web");
+    let helm = tool("helm");
+    let kubeconfig = standin.kubeconfig();
+    let chart = chart.to_string_lossy().into_owned();
+    let helm_run = |args: &[&str]| {
+        let output = run(&helm, args, dir.path(), &[("KUBECONFIG", kubeconfig.as_os_str())]);
+        assert_eq!(output.code, 0, "helm {args:?}: {output:?}\n{}", standin.request_log());
+        output.stdout
+    };
+    let wait = ["-n", NAMESPACE, "--wait", "--timeout", "30s"];
+    helm_run(&[&["upgrade", "--install", "web", &chart][..], &wait].concat());
+    assert_eq!(pods_and_status(&standin, "web"), (1, json!([1, 1, 1, 1, 1, true])));
+
+    // Up to 3, same template: the ReplicaSet scales up.
+    helm_run(&[&["upgrade", "web", &chart, "--set", "replicaCount=3"][..], &wait].concat());
+    assert_eq!(pods_and_status(&standin, "web"), (3, json!([3, 3, 3, 3, 3, true])));
+    // Back to 1: helm's --wait completes only once the surplus pods are terminated.
+    let started = Instant::now();
+    helm_run(&["rollback", "web", "1", "-n", NAMESPACE, "--wait", "--timeout", "30s"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "rollback took {:?}", started.elapsed());
+    assert_eq!(pods_and_status(&standin, "web"), (1, json!([1, 1, 1, 1, 1, true])));
+
+    // Up to 3 with a new image: a new ReplicaSet, the old one's pod terminated; then back.
+    let scale_up = ["upgrade", "web", &chart, "--set", "replicaCount=3", "--set", "image.tag=1.27"];
+    helm_run(&[&scale_up[..], &wait].concat());
+    assert_eq!(pods_and_status(&standin, "web"), (3, json!([3, 3, 3, 3, 3, true])));
+    helm_run(&["rollback", "web", "1", "-n", NAMESPACE, "--wait", "--timeout", "30s"]);
+    assert_eq!(pods_and_status(&standin, "web"), (1, json!([1, 1, 1, 1, 1, true])));
+    let pod = standin.list("pods", Some(NAMESPACE)).into_iter().next().unwrap();
+    assert_eq!(pod["spec"]["containers"][0]["image"], "nginx:1.16.0");
+    let replica_sets: Vec<(String, i64)> = standin
+        .list("replicasets", Some(NAMESPACE))
+        .iter()
+        .map(|rs| {
+            let revision = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str().unwrap();
+            (revision.to_string(), rs["spec"]["replicas"].as_i64().unwrap())
+        })
+        .collect();
+    assert!(replica_sets.contains(&("3".to_string(), 1)), "the first ReplicaSet taken up again: {replica_sets:?}");
+    assert!(replica_sets.contains(&("2".to_string(), 0)), "{replica_sets:?}");
+
+    // The same template scaled 1 → 3 → 1 by kubectl: the ReplicaSet is kept, pods come and go.
+    let kubectl = Kubectl::new(&standin);
+    for (replicas, expected) in [(3, json!([3, 3, 3, 3, 3, true])), (1, json!([1, 1, 1, 1, 1, true]))] {
+        let patch = format!("{{\"spec\":{{\"replicas\":{replicas}}}}}");
+        kubectl.ok(&["patch", "deployment", "web", "-p", &patch]);
+        let status = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout", "20s"]);
+        assert!(status.contains("successfully rolled out"), "{status}");
+        assert_eq!(pods_and_status(&standin, "web"), (replicas, expected));
+    }
+    assert_eq!(standin.list("replicasets", Some(NAMESPACE)).len(), 2);
+}
+
+const STATEFUL_SET: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 3
+  serviceName: db
+  updateStrategy: {type: RollingUpdate}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: example/db:1}]
+";
+
+#[test]
+fn a_stateful_set_scaled_down_terminates_its_highest_ordinals() {
+    let standin = standin();
+    let kubectl = Kubectl::new(&standin);
+    kubectl.ok(&["apply", "-f", &kubectl.file("db.yaml", STATEFUL_SET)]);
+    kubectl.ok(&["rollout", "status", "statefulset/db", "--timeout", "20s"]);
+    kubectl.ok(&["patch", "statefulset", "db", "-p", "{\"spec\":{\"replicas\":1}}"]);
+    let status = kubectl.ok(&["rollout", "status", "statefulset/db", "--timeout", "20s"]);
+    assert!(status.contains("roll out complete") || status.contains("rolling update complete"), "{status}");
+    let mut pods: Vec<String> = standin
+        .list("pods", Some(NAMESPACE))
+        .iter()
+        .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    pods.sort();
+    assert_eq!(pods, ["db-0"]);
+    let db = standin.get("statefulsets", NAMESPACE, "db").unwrap();
+    assert_eq!((db["status"]["replicas"].as_i64(), db["status"]["readyReplicas"].as_i64()), (Some(1), Some(1)));
+}
+
 #[test]
 fn kube_watches_follow_changes_with_bookmarks_and_streaming_lists() {
     let standin = standin();

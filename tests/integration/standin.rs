@@ -70,6 +70,118 @@ fn kubectl_applies_lists_waits_for_a_rollout_and_deletes() {
     assert!(missing.stderr.contains("NotFound") || missing.stderr.contains("not found"), "{missing:?}");
 }
 
+/// A manifest of several kinds for `kubectl apply -f` (kubectl sends these as JSON).
+const MIXED: &str = "apiVersion: v1
+kind: ServiceAccount
+metadata: {name: runner}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: example/migrate:1}]
+";
+
+#[test]
+fn kubectl_creates_built_in_kinds_as_protobuf() {
+    let standin = standin();
+    let kubectl = Kubectl::new(&standin);
+    // kubectl's generators send protobuf: one command per kind kubectl and helm write.
+    assert!(kubectl.ok(&["create", "namespace", "team"]).contains("namespace/team created"));
+    kubectl.ok(&["create", "configmap", "settings", "--from-literal=mode=fast", "--from-literal=level=3"]);
+    kubectl.ok(&["create", "secret", "generic", "token", "--from-literal=key=s3cret"]);
+    kubectl.ok(&["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2", "--port=8080"]);
+    kubectl.ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
+    kubectl.ok(&["create", "serviceaccount", "deployer"]);
+    kubectl.ok(&["create", "role", "reader", "--verb=get,list", "--resource=pods"]);
+    kubectl.ok(&["create", "rolebinding", "reader", "--role=reader", "--serviceaccount=demo:deployer"]);
+    kubectl.ok(&["create", "job", "once", "--image=busybox", "--", "echo", "hi"]);
+    kubectl.ok(&["create", "ingress", "web", "--rule=web.example/=web:80"]);
+    let protobuf =
+        standin.requests().iter().filter(|r| r.method == "POST" && r.content_type.contains("protobuf")).count();
+    assert!(protobuf >= 10, "{}", standin.request_log());
+
+    let namespace = standin.get("namespaces", "", "team").expect("the namespace");
+    assert_eq!(namespace["kind"], "Namespace");
+    assert!(namespace["metadata"]["uid"].as_str().is_some_and(|uid| !uid.is_empty()));
+    let settings = standin.get("configmaps", NAMESPACE, "settings").unwrap();
+    assert_eq!(settings["data"], json!({ "level": "3", "mode": "fast" }));
+    assert_eq!(standin.get("secrets", NAMESPACE, "token").unwrap()["data"]["key"], "czNjcmV0");
+    let web = standin.get("deployments", NAMESPACE, "web").unwrap();
+    assert_eq!(web["spec"]["replicas"], 2);
+    assert_eq!(web["spec"]["selector"]["matchLabels"]["app"], "web");
+    assert_eq!(web["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+    assert_eq!(web["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+    let service = standin.get("services", NAMESPACE, "web").unwrap();
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080);
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    let role = standin.get("roles", NAMESPACE, "reader").unwrap();
+    assert_eq!(role["rules"][0]["verbs"], json!(["get", "list"]));
+    let binding = standin.get("rolebindings", NAMESPACE, "reader").unwrap();
+    assert_eq!(binding["roleRef"]["name"], "reader");
+    assert_eq!(binding["subjects"][0]["name"], "deployer");
+    let job = standin.get("jobs", NAMESPACE, "once").unwrap();
+    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["command"], json!(["echo", "hi"]));
+    let ingress = standin.get("ingresses", NAMESPACE, "web").unwrap();
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "web.example");
+    // The generated deployment rolls out like any other.
+    let status = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout", "20s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+
+    let manifest = kubectl.file("mixed.yaml", MIXED);
+    let applied = kubectl.ok(&["apply", "-f", &manifest]);
+    assert!(applied.contains("service/api created") && applied.contains("job.batch/migrate created"), "{applied}");
+    assert_eq!(standin.get("services", NAMESPACE, "api").unwrap()["spec"]["ports"][0]["targetPort"], "http");
+    assert!(standin.get("serviceaccounts", NAMESPACE, "runner").is_some());
+    let names = kubectl.ok(&["get", "configmaps,services,jobs", "-o", "name"]);
+    for name in ["configmap/settings", "service/web", "service/api", "job.batch/once", "job.batch/migrate"] {
+        assert!(names.contains(name), "{name} in {names}");
+    }
+}
+
+/// One raw HTTP/1.1 GET with an `Accept` header: (status line, content type, body).
+fn get_accepting(standin: &Standin, path: &str, accept: &str) -> (String, String, String) {
+    use std::io::{Read, Write};
+    let address = standin.url().trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .unwrap_or_default();
+    (head.lines().next().unwrap().to_string(), content_type, body.to_string())
+}
+
+#[test]
+fn asked_for_protobuf_the_standin_answers_json_or_not_acceptable() {
+    let standin = standin();
+    let path = format!("/api/v1/namespaces/{NAMESPACE}/configmaps");
+    let (status, content_type, body) =
+        get_accepting(&standin, &path, "application/vnd.kubernetes.protobuf, application/json");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(content_type, "application/json");
+    assert!(body.contains("ConfigMapList"), "{body}");
+    let (status, content_type, body) = get_accepting(&standin, &path, "application/vnd.kubernetes.protobuf");
+    assert!(status.contains(" 406 "), "{status}");
+    assert_eq!(content_type, "application/json");
+    assert!(body.contains("NotAcceptable"), "{body}");
+    let (status, _, _) = get_accepting(&standin, &path, "*/*");
+    assert!(status.contains(" 200 "), "{status}");
+}
+
 #[test]
 fn helm_installs_upgrades_and_rolls_back() {
     let standin = standin();
@@ -108,6 +220,117 @@ fn helm_installs_upgrades_and_rolls_back() {
     let requests = standin.requests();
     assert!(requests.iter().any(|r| r.method == "POST" && r.content_type.contains("protobuf")));
     assert!(requests.iter().any(|r| r.method == "PATCH" && r.content_type == "application/apply-patch+yaml"));
+}
+
+/// The pods of `app` and the Deployment's status counts, as the server holds them.
+fn pods_and_status(standin: &Standin, name: &str) -> (usize, serde_json::Value) {
+    let pods = standin
+        .list("pods", Some(NAMESPACE))
+        .into_iter()
+        .filter(|pod| pod["metadata"]["labels"]["app.kubernetes.io/name"] == name)
+        .count();
+    let deployment = standin.get("deployments", NAMESPACE, name).expect("the deployment");
+    let status = &deployment["status"];
+    let counts = json!([
+        deployment["spec"]["replicas"],
+        status["replicas"],
+        status["updatedReplicas"],
+        status["readyReplicas"],
+        status["availableReplicas"],
+        status["observedGeneration"] == deployment["metadata"]["generation"],
+    ]);
+    (pods, counts)
+}
+
+#[test]
+fn helm_rollback_waits_for_a_scale_down_and_kubectl_for_scaling() {
+    let standin = standin();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = helm_create(dir.path(), "web");
+    let helm = tool("helm");
+    let kubeconfig = standin.kubeconfig();
+    let chart = chart.to_string_lossy().into_owned();
+    let helm_run = |args: &[&str]| {
+        let output = run(&helm, args, dir.path(), &[("KUBECONFIG", kubeconfig.as_os_str())]);
+        assert_eq!(output.code, 0, "helm {args:?}: {output:?}\n{}", standin.request_log());
+        output.stdout
+    };
+    let wait = ["-n", NAMESPACE, "--wait", "--timeout", "30s"];
+    helm_run(&[&["upgrade", "--install", "web", &chart][..], &wait].concat());
+    assert_eq!(pods_and_status(&standin, "web"), (1, json!([1, 1, 1, 1, 1, true])));
+
+    // Up to 3, same template: the ReplicaSet scales up.
+    helm_run(&[&["upgrade", "web", &chart, "--set", "replicaCount=3"][..], &wait].concat());
+    assert_eq!(pods_and_status(&standin, "web"), (3, json!([3, 3, 3, 3, 3, true])));
+    // Back to 1: helm's --wait completes only once the surplus pods are terminated.
+    let started = Instant::now();
+    helm_run(&["rollback", "web", "1", "-n", NAMESPACE, "--wait", "--timeout", "30s"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "rollback took {:?}", started.elapsed());
+    assert_eq!(pods_and_status(&standin, "web"), (1, json!([1, 1, 1, 1, 1, true])));
+
+    // Up to 3 with a new image: a new ReplicaSet, the old one's pod terminated; then back.
+    let scale_up = ["upgrade", "web", &chart, "--set", "replicaCount=3", "--set", "image.tag=1.27"];
+    helm_run(&[&scale_up[..], &wait].concat());
+    assert_eq!(pods_and_status(&standin, "web"), (3, json!([3, 3, 3, 3, 3, true])));
+    helm_run(&["rollback", "web", "1", "-n", NAMESPACE, "--wait", "--timeout", "30s"]);
+    assert_eq!(pods_and_status(&standin, "web"), (1, json!([1, 1, 1, 1, 1, true])));
+    let pod = standin.list("pods", Some(NAMESPACE)).into_iter().next().unwrap();
+    assert_eq!(pod["spec"]["containers"][0]["image"], "nginx:1.16.0");
+    let replica_sets: Vec<(String, i64)> = standin
+        .list("replicasets", Some(NAMESPACE))
+        .iter()
+        .map(|rs| {
+            let revision = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str().unwrap();
+            (revision.to_string(), rs["spec"]["replicas"].as_i64().unwrap())
+        })
+        .collect();
+    assert!(replica_sets.contains(&("3".to_string(), 1)), "the first ReplicaSet taken up again: {replica_sets:?}");
+    assert!(replica_sets.contains(&("2".to_string(), 0)), "{replica_sets:?}");
+
+    // The same template scaled 1 → 3 → 1 by kubectl: the ReplicaSet is kept, pods come and go.
+    let kubectl = Kubectl::new(&standin);
+    for (replicas, expected) in [(3, json!([3, 3, 3, 3, 3, true])), (1, json!([1, 1, 1, 1, 1, true]))] {
+        let patch = format!("{{\"spec\":{{\"replicas\":{replicas}}}}}");
+        kubectl.ok(&["patch", "deployment", "web", "-p", &patch]);
+        let status = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout", "20s"]);
+        assert!(status.contains("successfully rolled out"), "{status}");
+        assert_eq!(pods_and_status(&standin, "web"), (replicas, expected));
+    }
+    assert_eq!(standin.list("replicasets", Some(NAMESPACE)).len(), 2);
+}
+
+const STATEFUL_SET: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 3
+  serviceName: db
+  updateStrategy: {type: RollingUpdate}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: example/db:1}]
+";
+
+#[test]
+fn a_stateful_set_scaled_down_terminates_its_highest_ordinals() {
+    let standin = standin();
+    let kubectl = Kubectl::new(&standin);
+    kubectl.ok(&["apply", "-f", &kubectl.file("db.yaml", STATEFUL_SET)]);
+    kubectl.ok(&["rollout", "status", "statefulset/db", "--timeout", "20s"]);
+    kubectl.ok(&["patch", "statefulset", "db", "-p", "{\"spec\":{\"replicas\":1}}"]);
+    let status = kubectl.ok(&["rollout", "status", "statefulset/db", "--timeout", "20s"]);
+    assert!(status.contains("roll out complete") || status.contains("rolling update complete"), "{status}");
+    let mut pods: Vec<String> = standin
+        .list("pods", Some(NAMESPACE))
+        .iter()
+        .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    pods.sort();
+    assert_eq!(pods, ["db-0"]);
+    let db = standin.get("statefulsets", NAMESPACE, "db").unwrap();
+    assert_eq!((db["status"]["replicas"].as_i64(), db["status"]["readyReplicas"].as_i64()), (Some(1), Some(1)));
 }
 
 #[test]

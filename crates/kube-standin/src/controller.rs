@@ -1,7 +1,10 @@
 //! The controllers, played small: after a Deployment's, StatefulSet's or DaemonSet's
 //! spec changes, create its ReplicaSet and Pods (or its Pods) and move the status along
 //! the way the real controllers do, including the lag: until the controller catches up
-//! (`observe_delay`), the status still describes the previous rollout.
+//! (`observe_delay`), the status still describes the previous rollout. Pods are
+//! terminated as the real controllers do: a scale-down deletes the surplus (a
+//! ReplicaSet's extra pods, a StatefulSet's highest ordinals), a rollout deletes the
+//! old ReplicaSets' pods once the new ones are available, and the status counts follow.
 //!
 //! What happens next is a [`Behaviour`]: become healthy after a while, never become
 //! available (pods in CrashLoopBackOff or ImagePullBackOff, with an Event), or exceed
@@ -205,6 +208,14 @@ fn owned_by(object: &Value, uid: &str) -> bool {
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|owners| owners.iter().any(|owner| owner.get("uid").and_then(Value::as_str) == Some(uid)))
+}
+
+/// A ReplicaSet's `deployment.kubernetes.io/revision`, 0 when it has none.
+fn revision_of(rs: &Value) -> i64 {
+    rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+        .and_then(Value::as_str)
+        .and_then(|text| text.parse::<i64>().ok())
+        .unwrap_or(0)
 }
 
 fn is_ready(pod: &Value) -> bool {
@@ -443,19 +454,14 @@ impl Rollout {
                 .into_iter()
                 .filter(|rs| owned_by(rs, &self.uid))
                 .collect();
-            let revision = owned
-                .iter()
-                .filter_map(|rs| {
-                    rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                        .and_then(Value::as_str)
-                        .and_then(|text| text.parse::<i64>().ok())
-                })
-                .max()
-                .unwrap_or(0)
-                + 1;
+            let latest = owned.iter().map(revision_of).max().unwrap_or(0);
+            let revision = latest + 1;
             let rs_key = Key::new(replicasets, &namespace, &rs_name);
-            let rs = match store.get(&rs_key) {
-                Ok(existing) => existing.clone(),
+            let rs = match store.get(&rs_key).cloned() {
+                Ok(existing) => match Self::rescale(&mut store, &rs_key, existing, replicas, latest) {
+                    Some(rs) => rs,
+                    None => return,
+                },
                 Err(_) => {
                     let mut rs_template = template.clone();
                     rs_template["metadata"]["labels"] = labels.clone();
@@ -491,6 +497,13 @@ impl Rollout {
                 failing => PodState::Failing(failing),
             };
             let mut new_pods = existing;
+            // Scaled down (a rollback to fewer replicas, `kubectl scale`): the surplus
+            // pods are terminated, as the ReplicaSet controller does.
+            while new_pods.len() as i64 > replicas {
+                if let Some(surplus) = new_pods.pop() {
+                    let _ = store.delete(&surplus, None, None, false, false);
+                }
+            }
             while (new_pods.len() as i64) < replicas {
                 let name = format!("{rs_name}-{}", store.suffix());
                 match Self::create_pod(&mut store, &namespace, &name, &rs, &template, &labels, None, state) {
@@ -585,6 +598,21 @@ impl Rollout {
         }
     }
 
+    /// An existing ReplicaSet taken up again: its `spec.replicas` follows the
+    /// Deployment's, and a rollback to it makes it the latest revision, as the
+    /// deployment controller does. `None` when the write fails.
+    fn rescale(store: &mut Store, key: &Key, rs: Value, replicas: i64, latest: i64) -> Option<Value> {
+        let mut updated = rs.clone();
+        updated["spec"]["replicas"] = json!(replicas);
+        if revision_of(&rs) < latest {
+            updated["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!((latest + 1).to_string());
+        }
+        if updated == rs {
+            return Some(rs);
+        }
+        store.update(key, updated, Part::Main, false).ok()
+    }
+
     /// Write a Deployment's status from the pods that exist.
     fn deployment_status(
         store: &mut Store,
@@ -674,6 +702,18 @@ impl Rollout {
             let Some(object) = self.current(&store) else {
                 return;
             };
+            // Scaled down: ordinals (or nodes) beyond the desired set are terminated.
+            let surplus: Vec<Key> = store
+                .list(pods_resource, Some(&self.key.namespace), &Default::default(), &Default::default())
+                .into_iter()
+                .filter(|pod| {
+                    owned_by(pod, &self.uid) && !names.iter().any(|name| name == str_at(pod, "/metadata/name"))
+                })
+                .map(|pod| Key::new(pods_resource, &self.key.namespace, str_at(&pod, "/metadata/name")))
+                .collect();
+            for pod in surplus {
+                let _ = store.delete(&pod, None, None, false, false);
+            }
             self.pod_set_status(&mut store, &object, &names, &revision, &current_revision);
         }
         let step = match behaviour {

@@ -4,8 +4,9 @@
 //! (v4) and `kubectl` binaries and for kube-rs's watch machinery: discovery, OpenAPI
 //! v3, objects with resourceVersion/generation/uid, label and field selectors, `PUT`
 //! with conflicts, merge, strategic-merge and server-side-apply patches, deletes that
-//! cascade, watches with bookmarks and streaming lists, protobuf Secret bodies (helm's
-//! release records), and a controller that rolls Deployments, StatefulSets and
+//! cascade, watches with bookmarks and streaming lists, protobuf bodies of every built-in
+//! kind (kubectl's `create` generators, helm's release records), JSON answers to clients
+//! that also accept protobuf, and a controller that rolls Deployments, StatefulSets and
 //! DaemonSets out with [`Behaviour`] knobs. Every request is logged.
 //!
 //! OpenAPI: the documents carry permissive schemas tagged with their group, version and
@@ -21,6 +22,7 @@
 mod controller;
 mod patch;
 mod protobuf;
+mod protowire;
 mod resources;
 mod selector;
 mod server;

@@ -49,7 +49,10 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     let query: HashMap<String, String> =
         uri.query().map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect()).unwrap_or_default();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let response = route(&shared, &method, &path, &query, &headers, &body).await;
+    let response = match not_acceptable(&path, &headers) {
+        Some(refusal) => refusal,
+        None => route(&shared, &method, &path, &query, &headers, &body).await,
+    };
     let entry = LoggedRequest {
         method: method.to_string(),
         path,
@@ -61,6 +64,30 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     };
     shared.record(entry);
     response
+}
+
+/// The stand-in answers API requests in JSON only. Clients that ask for protobuf
+/// (kubectl and helm send `application/vnd.kubernetes.protobuf, application/json`) get
+/// JSON, as the real server negotiates; an `Accept` that admits no JSON at all gets the
+/// real server's `406 NotAcceptable` rather than a body the client did not ask for.
+fn not_acceptable(path: &str, headers: &HeaderMap) -> Option<Response> {
+    if !path.starts_with("/api") {
+        return None;
+    }
+    let accept: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    if accept.is_empty() {
+        return None;
+    }
+    let json = accept.iter().flat_map(|value| value.split(',')).any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        media.is_empty() || matches!(media.as_str(), "*/*" | "application/*" | "application/json")
+    });
+    if json {
+        return None;
+    }
+    let message =
+        format!("only the following media types are accepted: application/json (asked for {})", accept.join(", "));
+    Some(error_response(&ApiError { code: 406, reason: "NotAcceptable", message, details: None }))
 }
 
 /// What a resource URL names.
@@ -202,7 +229,10 @@ async fn route(
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with(crate::protobuf::CONTENT_TYPE) {
-        return crate::protobuf::decode(body).map_err(ApiError::unsupported_media_type);
+        return crate::protobuf::decode(body).map_err(|error| match error {
+            crate::protobuf::DecodeError::UnknownKind(message) => ApiError::unsupported_media_type(message),
+            crate::protobuf::DecodeError::Malformed(message) => ApiError::bad_request(message),
+        });
     }
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
         return Ok(value);

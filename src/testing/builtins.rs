@@ -465,7 +465,7 @@ fn result_map(report: &RunReport) -> Value {
         "error_location": report.error.as_ref().and_then(|error| error.location.as_ref()).map(ToString::to_string),
         "failed_step": report.failed_step,
         "effects": report.effects.iter().map(effect).collect::<Vec<_>>(),
-        "kinds": main.iter().map(|effect| effect.kind).collect::<Vec<_>>(),
+        "kinds": main.iter().map(|effect| &effect.kind).collect::<Vec<_>>(),
         "compensations": report.effects.iter().filter(|effect| effect.compensation).map(effect).collect::<Vec<_>>(),
         // A compensation that failed before any effect (bad arguments, a script error)
         // has no effect to show; its error is here.

@@ -13,7 +13,7 @@ use crate::effect::{Event, Level};
 use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
 
 use super::executor::{Executed, Halt};
-use super::primitive::{ArgumentError, ErasedPrimitive};
+use super::primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive};
 use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
 
 /// Why the gate did not return a result.
@@ -544,16 +544,11 @@ struct Started {
 /// How an argument the primitive's params refuse is worded, for the gate and for
 /// `check`'s look at literal calls alike.
 pub fn argument_message(kind: &str, error: &ArgumentError) -> String {
-    let message = &error.message;
-    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
-        return match &error.path {
-            Some(path) => format!("missing argument \"{path}.{field}\" to {kind}"),
-            None => format!("missing argument \"{field}\" to {kind}"),
-        };
-    }
-    match &error.path {
-        Some(path) => format!("argument \"{path}\" to {kind}: {message}"),
-        None => format!("arguments to {kind}: {message}"),
+    match (&error.problem, &error.path) {
+        (ArgumentProblem::Missing(field), Some(path)) => format!("missing argument \"{path}.{field}\" to {kind}"),
+        (ArgumentProblem::Missing(field), None) => format!("missing argument \"{field}\" to {kind}"),
+        (ArgumentProblem::Invalid(message), Some(path)) => format!("argument \"{path}\" to {kind}: {message}"),
+        (ArgumentProblem::Invalid(message), None) => format!("arguments to {kind}: {message}"),
     }
 }
 

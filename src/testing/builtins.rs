@@ -440,6 +440,7 @@ fn script_under_test(host: &TestHost, script: Option<String>) -> Result<Confined
             value,
             reason: "is not a regular file".to_string(),
             help: "name a .rhai script inside the scripts root, relative to the test file".to_string(),
+            missing: false,
         });
     }
     Ok(path)

@@ -160,8 +160,9 @@ pub struct Footer {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RunStatus {
     Succeeded,
     Failed,
@@ -170,15 +171,4 @@ pub enum RunStatus {
     /// Stopped before an effect by its executor: a replay diverged, or an effect whose
     /// outcome was never recorded needs the operator's decision.
     Halted,
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Refused => "refused",
-            RunStatus::Halted => "halted",
-        })
-    }
 }

@@ -43,6 +43,9 @@ pub struct PathError {
     pub reason: String,
     /// What to do instead.
     pub help: String,
+    /// Refused because nothing is there (rather than because of where it leads): a
+    /// caller that may create it can tell without reading `reason`.
+    pub missing: bool,
 }
 
 impl fmt::Display for PathError {
@@ -73,7 +76,8 @@ struct Request<'a> {
 
 impl Request<'_> {
     fn refuse(&self, reason: String) -> PathError {
-        PathError { what: self.what.to_string(), value: self.value.to_string(), reason, help: self.help.to_string() }
+        let (what, value, help) = (self.what.to_string(), self.value.to_string(), self.help.to_string());
+        PathError { what, value, reason, help, missing: false }
     }
 
     fn open_root(&self) -> Result<(PathBuf, Dir), PathError> {
@@ -125,9 +129,10 @@ impl Request<'_> {
     /// Resolve `relative` below `dir`, following symlinks only while they stay inside.
     fn resolve(&self, dir: &Dir, relative: &Path) -> Result<PathBuf, PathError> {
         canonical_below(dir, relative).map_err(|unresolved| match unresolved {
-            Unresolved::Missing => {
-                self.refuse(format!("does not exist under the scripts root {}", self.root.display()))
-            }
+            Unresolved::Missing => PathError {
+                missing: true,
+                ..self.refuse(format!("does not exist under the scripts root {}", self.root.display()))
+            },
             Unresolved::Outside => {
                 self.refuse(format!("leads outside the scripts root {} through a symlink", self.root.display()))
             }

@@ -253,7 +253,7 @@ fn effect_line(effect: &Effect, ok: bool, duration: Duration, color: bool, inden
     let summary = summarize_args(&effect.args);
     format!(
         "{indent}{mark} {} {summary} {}",
-        paint(color, bold(), effect.kind),
+        paint(color, bold(), &effect.kind),
         paint(color, dim(), &format!("({})", format_duration(duration)))
     )
 }

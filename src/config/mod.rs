@@ -10,7 +10,6 @@ mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -184,8 +183,9 @@ fn default_notify_backoff() -> Duration {
 }
 
 /// How a notification channel delivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, strum::Display)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ChannelKind {
     /// Slack-compatible incoming webhook JSON.
     Slack,
@@ -193,16 +193,6 @@ pub enum ChannelKind {
     Webhook,
     /// Printed to standard output (local use).
     Stdout,
-}
-
-impl fmt::Display for ChannelKind {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(match self {
-            ChannelKind::Slack => "slack",
-            ChannelKind::Webhook => "webhook",
-            ChannelKind::Stdout => "stdout",
-        })
-    }
 }
 
 /// `[secrets.<name>]`: exactly one of `env` or `file`.

@@ -95,7 +95,10 @@ fn check_environment(errors: &Errors, name: &str, environment: &Environment) -> 
     Ok(())
 }
 
-/// A secret comes from exactly one of `env` or `file`.
+/// A secret comes from exactly one of `env` or `file`. Checked here rather than by
+/// making [`SecretSource`] a serde enum: toml's error for an enum table given both
+/// keys or none is "wanted exactly 1 element, more than 1 element" (or "found 0
+/// elements"), naming neither the table nor the keys it wants; this message names both.
 fn check_secret(errors: &Errors, name: &str, secret: &SecretSource) -> Result<(), ConfigError> {
     if secret.env.is_some() != secret.file.is_some() {
         return Ok(());
@@ -107,7 +110,9 @@ fn check_secret(errors: &Errors, name: &str, secret: &SecretSource) -> Result<()
 }
 
 /// Exactly one of `url` (without a password) or `url_secret`; `password_secret` only
-/// beside `url`; every secret named is declared.
+/// beside `url`; every secret named is declared. Not a serde enum, for the reason
+/// given at [`check_secret`]; and `password_secret` beside `url_secret` would be
+/// toml's bare "unknown field" instead of a reason.
 fn check_database(errors: &Errors, config: &Config, name: &str, database: &DatabaseConfig) -> Result<(), ConfigError> {
     let section = format!("databases.{name}");
     let path = ["databases", name];

@@ -13,8 +13,9 @@ use crate::effect::{Event, Reporter};
 use super::EffectError;
 
 /// How effects are executed in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Mode {
     /// Perform effects for real (`shipctl run`).
     Run,
@@ -27,13 +28,9 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name the journal's header and the output use (`plan`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Run => "run",
-            Mode::Plan => "plan",
-            Mode::Replay => "replay",
-            Mode::Test => "test",
-        }
+        self.into()
     }
 }
 

@@ -10,8 +10,9 @@ use super::{Effect, EffectError, Mode};
 use crate::base::location::Location;
 
 /// Severity of a log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Level {
     Debug,
     Info,
@@ -19,12 +20,9 @@ pub enum Level {
 }
 
 impl Level {
+    /// The name the journal and the output use (`warn`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-        }
+        self.into()
     }
 }
 

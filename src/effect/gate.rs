@@ -13,7 +13,7 @@ use crate::effect::{Event, Level};
 use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEvent, StepRecord};
 
 use super::executor::{Executed, Halt};
-use super::primitive::{ArgumentError, ErasedPrimitive};
+use super::primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive};
 use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
 
 /// Why the gate did not return a result.
@@ -56,25 +56,46 @@ impl GateError {
 }
 
 /// One effect as the run report shows it (arguments and results redacted).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct EffectReport {
-    /// Position in the run; 0 for an effect policy refused (it never ran).
-    pub seq: u64,
-    pub kind: &'static str,
-    pub step: Option<String>,
-    pub args: Value,
-    pub origin: Location,
-    pub compensation: bool,
+    /// The effect; its `seq` is 0 for an effect policy refused (it never ran).
+    pub effect: Effect,
     pub result: Option<Value>,
     pub error: Option<String>,
     /// Not performed: the result came from this earlier run's journal.
     pub replayed_from: Option<String>,
-    #[serde(serialize_with = "millis")]
     pub duration: Duration,
 }
 
-fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
+/// A report reads as the effect it reports (`report.kind`, `report.args`).
+impl std::ops::Deref for EffectReport {
+    type Target = Effect;
+
+    fn deref(&self) -> &Effect {
+        &self.effect
+    }
+}
+
+/// Written by hand rather than with `#[serde(flatten)]`: the report (`--json`) always
+/// has `step` and `compensation`, where the journal's compact form leaves them out
+/// when empty.
+impl Serialize for EffectReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let effect = &self.effect;
+        let mut report = serializer.serialize_struct("EffectReport", 10)?;
+        report.serialize_field("seq", &effect.seq)?;
+        report.serialize_field("kind", &effect.kind)?;
+        report.serialize_field("step", &effect.step)?;
+        report.serialize_field("args", &effect.args)?;
+        report.serialize_field("origin", &effect.origin)?;
+        report.serialize_field("compensation", &effect.compensation)?;
+        report.serialize_field("result", &self.result)?;
+        report.serialize_field("error", &self.error)?;
+        report.serialize_field("replayed_from", &self.replayed_from)?;
+        report.serialize_field("duration", &(self.duration.as_secs_f64() * 1000.0))?;
+        report.end()
+    }
 }
 
 /// The choke point of one run: owns the executor, the journal and the record of every
@@ -211,7 +232,7 @@ impl Gate {
         self.state.borrow_mut().seq = seq;
         let effect = Effect {
             seq,
-            kind,
+            kind: kind.into(),
             args: redacted_args,
             step: self.current_step(),
             origin,
@@ -221,17 +242,7 @@ impl Gate {
             return Err(self.halted(halt));
         }
         let started_at = SystemTime::now();
-        self.append(|| {
-            Record::Intent(Intent {
-                seq,
-                kind: kind.to_string(),
-                step: effect.step.clone(),
-                args: effect.args.clone(),
-                origin: effect.origin.clone(),
-                compensation: effect.compensation,
-                at: rfc3339(started_at),
-            })
-        })?;
+        self.append(|| Record::Intent(Intent { effect: effect.clone(), at: rfc3339(started_at) }))?;
         self.context.report(&Event::EffectStarted { effect: &effect });
         self.context.set_current_seq(seq);
         Ok(Started { effect, at: started_at })
@@ -241,7 +252,7 @@ impl Gate {
     /// result or error comes back redacted.
     fn execute(&self, started: &Started, primitive: &dyn ErasedPrimitive, params: &dyn std::any::Any) -> Executed {
         let effect = &started.effect;
-        let kind = effect.kind;
+        let kind = &effect.kind;
         let request = Request { effect, primitive, params, context: &self.context };
         let Executed { outcome, replayed_from } =
             match catch_unwind(AssertUnwindSafe(|| self.execute_in_time(&request))) {
@@ -274,7 +285,7 @@ impl Gate {
         let duration = clock.elapsed();
         let Started { effect, at: started_at } = started;
         let Executed { outcome, replayed_from } = executed;
-        let (seq, kind) = (effect.seq, effect.kind);
+        let (seq, kind) = (effect.seq, effect.kind.clone());
         let journaled = self.append(|| {
             Record::Outcome(Outcome {
                 seq,
@@ -298,18 +309,7 @@ impl Gate {
             Ok(result) => (Some(result.clone()), None),
             Err(error) => (None, Some(error.message.clone())),
         };
-        self.state.borrow_mut().effects.push(EffectReport {
-            seq,
-            kind,
-            step: effect.step,
-            args: effect.args,
-            origin: effect.origin,
-            compensation: effect.compensation,
-            result,
-            error,
-            replayed_from,
-            duration,
-        });
+        self.state.borrow_mut().effects.push(EffectReport { effect, result, error, replayed_from, duration });
         journaled?;
         outcome.map_err(|error| match error.refused {
             true => self.fatal(GateError { kind: GateErrorKind::Policy, message: error.message, help: error.help }),
@@ -467,12 +467,7 @@ impl Gate {
         let (step, compensation) = (self.current_step(), self.is_compensating());
         self.state.borrow_mut().effects.push(EffectReport {
             // Not numbered: it never became an effect of the run or the journal.
-            seq: 0,
-            kind,
-            step,
-            args,
-            origin: origin.clone(),
-            compensation,
+            effect: Effect { seq: 0, kind: kind.into(), step, args, origin: origin.clone(), compensation },
             result: None,
             error: Some(self.context.redactor().redact_str(&format!("refused by policy: {}", error.message))),
             replayed_from: None,
@@ -549,16 +544,11 @@ struct Started {
 /// How an argument the primitive's params refuse is worded, for the gate and for
 /// `check`'s look at literal calls alike.
 pub fn argument_message(kind: &str, error: &ArgumentError) -> String {
-    let message = &error.message;
-    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
-        return match &error.path {
-            Some(path) => format!("missing argument \"{path}.{field}\" to {kind}"),
-            None => format!("missing argument \"{field}\" to {kind}"),
-        };
-    }
-    match &error.path {
-        Some(path) => format!("argument \"{path}\" to {kind}: {message}"),
-        None => format!("arguments to {kind}: {message}"),
+    match (&error.problem, &error.path) {
+        (ArgumentProblem::Missing(field), Some(path)) => format!("missing argument \"{path}.{field}\" to {kind}"),
+        (ArgumentProblem::Missing(field), None) => format!("missing argument \"{field}\" to {kind}"),
+        (ArgumentProblem::Invalid(message), Some(path)) => format!("argument \"{path}\" to {kind}: {message}"),
+        (ArgumentProblem::Invalid(message), None) => format!("arguments to {kind}: {message}"),
     }
 }
 

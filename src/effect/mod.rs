@@ -26,31 +26,13 @@ pub use executor::{
 };
 pub use gate::{EffectReport, Gate, GateError, GateErrorKind, argument_message};
 pub use policy::check as check_policy;
-pub use primitive::{ErasedPrimitive, Primitive, Registry, unknown_argument};
+pub use primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive, Primitive, Registry, unknown_argument};
 pub use replay::{Replay, Resume};
 pub use scenario::{Answer, Mock, Scenario};
 
-use serde::Serialize;
-use serde_json::Value;
-
-use crate::base::location::Location;
-
-/// One primitive call, as data: what the journal records and executors receive.
-#[derive(Debug, Clone, Serialize)]
-pub struct Effect {
-    /// Position in the run, from 1.
-    pub seq: u64,
-    /// The primitive's name.
-    pub kind: &'static str,
-    /// The arguments as the script passed them (validated, not yet redacted).
-    pub args: Value,
-    /// The innermost `step` the effect ran in.
-    pub step: Option<String>,
-    /// Where in the script the call is.
-    pub origin: Location,
-    /// Run by a compensation after a failure.
-    pub compensation: bool,
-}
+/// One primitive call, as data: what the journal records and executors receive. It
+/// lives with the journal (the layer below) so the journal's records embed it.
+pub use crate::journal::Effect;
 
 /// A primitive that failed: the message the script and the journal see.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -75,9 +75,85 @@ pub fn unknown_argument(kind: &str, key: &str, fields: &[&str]) -> (String, Stri
 /// Why arguments do not fit a primitive's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgumentError {
-    /// The argument concerned, when there is one (`push`, `fields.owner`).
+    /// The argument concerned, when there is one (`push`, `fields.owner`); for a
+    /// missing argument, the table it is missing from.
     pub path: Option<String>,
-    pub message: String,
+    pub problem: ArgumentProblem,
+}
+
+/// What is wrong with the arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgumentProblem {
+    /// A required argument is not there.
+    Missing(&'static str),
+    /// Anything else, in serde's words (a wrong type, an unknown variant).
+    Invalid(String),
+}
+
+/// The problem alone, without the primitive's name (see
+/// [`argument_message`](super::argument_message) for the whole message).
+impl std::fmt::Display for ArgumentError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.problem {
+            ArgumentProblem::Missing(field) => write!(formatter, "missing field `{field}`"),
+            ArgumentProblem::Invalid(message) => formatter.write_str(message),
+        }
+    }
+}
+
+/// The error type parameters are deserialized with: serde's own words for every
+/// problem (serde_json's, so they read as before), and a missing field kept as data
+/// so it is worded by [`argument_message`](super::argument_message), not parsed
+/// back from serde's text.
+#[derive(Debug)]
+enum ParamError {
+    Missing(&'static str),
+    Other(serde_json::Error),
+}
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamError::Missing(field) => write!(formatter, "missing field `{field}`"),
+            ParamError::Other(error) => error.fmt(formatter),
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+impl de::Error for ParamError {
+    fn custom<T: std::fmt::Display>(message: T) -> Self {
+        ParamError::Other(serde_json::Error::custom(message))
+    }
+
+    fn invalid_type(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        ParamError::Other(<serde_json::Error as de::Error>::invalid_type(unexpected, expected))
+    }
+
+    fn invalid_value(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        ParamError::Other(<serde_json::Error as de::Error>::invalid_value(unexpected, expected))
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        ParamError::Missing(field)
+    }
+}
+
+/// `args` as the typed parameters `T`. The arguments go through `serde_value`, whose
+/// deserializer takes any error type (serde_json's `Value` only gives its own).
+fn parse_params<T: DeserializeOwned>(args: &Value) -> Result<T, ArgumentError> {
+    let value = serde_value::to_value(args)
+        .map_err(|error| ArgumentError { path: None, problem: ArgumentProblem::Invalid(error.to_string()) })?;
+    serde_path_to_error::deserialize(serde_value::ValueDeserializer::<ParamError>::new(value)).map_err(|error| {
+        let path = error.path().to_string();
+        let path = (path != ".").then_some(path);
+        let problem = match error.into_inner() {
+            ParamError::Missing(field) => ArgumentProblem::Missing(field),
+            ParamError::Other(error) => ArgumentProblem::Invalid(error.to_string()),
+        };
+        ArgumentError { path, problem }
+    })
 }
 
 struct Erased<P: Primitive> {
@@ -112,14 +188,7 @@ impl<P: Primitive> ErasedPrimitive for Erased<P> {
     }
 
     fn parse(&self, args: &Value) -> Result<Box<dyn Any>, ArgumentError> {
-        match serde_path_to_error::deserialize::<_, P::Params>(args) {
-            Ok(params) => Ok(Box::new(params)),
-            Err(error) => {
-                let path = error.path().to_string();
-                let path = (path != ".").then_some(path);
-                Err(ArgumentError { path, message: error.into_inner().to_string() })
-            }
-        }
+        Ok(Box::new(parse_params::<P::Params>(args)?))
     }
 
     fn validate(&self, params: &dyn Any, context: &EffectContext) -> Result<(), EffectError> {
@@ -235,7 +304,7 @@ impl<'de> Deserializer<'de> for &mut FieldProbe {
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Sample {
@@ -248,5 +317,40 @@ mod tests {
     fn probe_finds_struct_fields() {
         assert_eq!(struct_fields::<Sample>(), Some(&["release", "namespace"][..]));
         assert_eq!(struct_fields::<String>(), None);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        target: Sample,
+        replicas: u32,
+    }
+
+    #[test]
+    fn a_missing_argument_is_typed_and_other_problems_keep_serde_json_words() {
+        let missing = parse_params::<Nested>(&serde_json::json!({ "target": {}, "replicas": 1 })).unwrap_err();
+        assert_eq!(missing.path.as_deref(), Some("target"));
+        assert_eq!(missing.problem, ArgumentProblem::Missing("release"));
+        assert_eq!(crate::effect::argument_message("peek", &missing), "missing argument \"target.release\" to peek");
+        let null = parse_params::<Nested>(&serde_json::json!({ "target": { "release": null }, "replicas": 1 }));
+        let null = null.unwrap_err();
+        assert_eq!(null.path.as_deref(), Some("target.release"));
+        assert_eq!(null.problem, ArgumentProblem::Invalid("invalid type: null, expected a string".into()));
+        let negative = parse_params::<Nested>(&serde_json::json!({ "target": { "release": "a" }, "replicas": -1 }));
+        assert_eq!(negative.unwrap_err().to_string(), "invalid value: integer `-1`, expected u32");
+    }
+
+    #[test]
+    fn text_that_looks_like_a_missing_field_is_not_taken_for_one() {
+        // A value whose own error reads like serde's missing-field text stays a value
+        // error: the kind comes from where serde raised it, not from the words.
+        let error = parse_params::<Nested>(
+            &serde_json::json!({ "target": { "release": "a" }, "replicas": "missing field `replicas`" }),
+        );
+        let error = error.unwrap_err();
+        assert!(matches!(error.problem, ArgumentProblem::Invalid(_)), "{error:?}");
+        assert!(
+            crate::effect::argument_message("peek", &error).starts_with("argument \"replicas\" to peek: invalid type")
+        );
     }
 }

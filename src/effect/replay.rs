@@ -9,7 +9,7 @@ use super::{Effect, EffectError, Executor, Request};
 
 fn recorded_call(recorded: &RecordedEffect) -> Call {
     Call {
-        kind: recorded.kind.clone(),
+        kind: recorded.kind.to_string(),
         args: recorded.args.clone(),
         step: recorded.step.clone(),
         origin: recorded.origin.clone(),

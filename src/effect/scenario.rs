@@ -64,7 +64,7 @@ impl Executor for Scenario {
     }
 
     fn execute(&mut self, request: &Request<'_>) -> Executed {
-        let kind = request.effect.kind;
+        let kind = request.effect.kind.as_ref();
         let count = self.calls.entry(kind.to_string()).or_insert(0);
         *count += 1;
         let number = *count;

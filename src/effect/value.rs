@@ -1,4 +1,10 @@
 //! Converting between script values and JSON, the form effects travel in.
+//!
+//! By hand rather than with Rhai's `serde` feature: its `Serialize` for `Dynamic`
+//! turns a function pointer into its name and any host-only value into its type
+//! name, both as strings, so `tag(#{ name: some_fn })` would pass a primitive the
+//! string "some_fn" instead of being refused; here such values are an error naming
+//! the key they sit under.
 
 use rhai::{Array, Dynamic, FLOAT, INT, ImmutableString, Map};
 use serde_json::{Map as JsonMap, Number, Value};

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::base::location::Location;
 use crate::config::Limits;
+use crate::effect::{GateError, GateErrorKind};
 
 use super::sources::Sources;
 
@@ -146,6 +147,13 @@ impl ScriptError {
 
 fn classify(error: &EvalAltResult) -> ScriptErrorKind {
     match error {
+        // A fatal gate error: say what it really was, not that the script was stopped.
+        EvalAltResult::ErrorTerminated(value, _) if value.is::<GateError>() => {
+            match value.read_lock::<GateError>().map(|error| error.kind) {
+                Some(GateErrorKind::Arguments) => ScriptErrorKind::Arguments,
+                _ => ScriptErrorKind::Runtime,
+            }
+        }
         EvalAltResult::ErrorTooManyOperations(..)
         | EvalAltResult::ErrorStackOverflow(..)
         | EvalAltResult::ErrorDataTooLarge(..)
@@ -178,6 +186,10 @@ fn describe(error: &EvalAltResult, limits: &Limits) -> (String, Option<String>) 
         EvalAltResult::ErrorTooManyModules(_) => {
             (format!("the script loads more than {} modules", limits.max_modules), raise("max_modules"))
         }
+        EvalAltResult::ErrorTerminated(value, _) if value.is::<GateError>() => match value.read_lock::<GateError>() {
+            Some(error) => (error.message.clone(), error.help.clone()),
+            None => (value.to_string(), None),
+        },
         EvalAltResult::ErrorTerminated(value, _) => {
             (if value.is_unit() { "the script was stopped".to_string() } else { value.to_string() }, None)
         }

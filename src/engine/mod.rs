@@ -107,7 +107,9 @@ pub struct ScriptHost {
     /// The last snapshot of each value captured by `on_failure`, by call site and
     /// position among the captures: an unchanged value is shared, not copied again.
     captures: RefCell<std::collections::HashMap<(String, usize), Dynamic>>,
-    help: RefCell<BTreeMap<String, String>>,
+    /// The help of each catchable error raised so far; the error's value (the message
+    /// a script's `catch` sees) carries its index + 1 as its Rhai tag.
+    helps: RefCell<Vec<String>>,
 }
 
 impl ScriptHost {
@@ -131,7 +133,7 @@ impl ScriptHost {
             sources,
             compensations: RefCell::default(),
             captures: RefCell::default(),
-            help: RefCell::default(),
+            helps: RefCell::default(),
         }
     }
 
@@ -140,21 +142,45 @@ impl ScriptHost {
         locate(context.call_source().unwrap_or(&self.main), context.call_position())
     }
 
-    /// Turn a gate error into a script error at `position`: fatal ones cannot be caught.
+    /// Turn a gate error into a script error at `position`. A fatal one cannot be
+    /// caught: it ends the script carrying the typed [`GateError`] (kind, message,
+    /// help) for [`ScriptError::from_eval`]. A catchable one is the message as a string,
+    /// since that is what `catch (e)` gives the script; its help is kept here and the
+    /// string tagged to find it ([`ScriptHost::help_for`]).
     pub fn raise(&self, error: GateError, position: Position) -> Box<EvalAltResult> {
-        if let Some(help) = &error.help {
-            self.help.borrow_mut().insert(error.message.clone(), help.clone());
-        }
         if error.is_fatal() {
             let error = self.gate.fatal(error);
-            return Box::new(EvalAltResult::ErrorTerminated(error.message.into(), position));
+            return Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(error), position));
         }
-        Box::new(EvalAltResult::ErrorRuntime(error.message.into(), position))
+        let mut value = Dynamic::from(error.message);
+        if let Some(help) = error.help {
+            let mut helps = self.helps.borrow_mut();
+            helps.push(help);
+            // Past `i32::MAX` raised errors the later ones go without help (Rhai tags are i32).
+            if let Ok(tag) = i32::try_from(helps.len()) {
+                value.set_tag(tag);
+            }
+        }
+        Box::new(EvalAltResult::ErrorRuntime(value, position))
     }
 
-    /// The hint recorded for an error message raised through [`ScriptHost::raise`].
-    pub fn help_for(&self, message: &str) -> Option<String> {
-        self.help.borrow().get(message).cloned()
+    /// The help recorded for the innermost error of `error`, when [`ScriptHost::raise`]
+    /// raised it. The tag is only an index: a script that sets another on a value it
+    /// throws gets at most the help of another error of the same run.
+    pub fn help_for(&self, error: &EvalAltResult) -> Option<String> {
+        let mut current = error;
+        loop {
+            match current {
+                EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+                    current = inner;
+                }
+                EvalAltResult::ErrorRuntime(value, _) => {
+                    let index = usize::try_from(value.tag()).ok()?.checked_sub(1)?;
+                    return self.helps.borrow().get(index).cloned();
+                }
+                _ => return None,
+            }
+        }
     }
 
     /// Why the run's deadline (or, while compensating, the compensations' deadline) stopped it.

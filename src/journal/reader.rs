@@ -215,7 +215,7 @@ pub(super) fn parse_record(line: &str) -> Result<Record, RecordError> {
 /// Deserialize the record of type `kind` through its own struct, so an error names the
 /// field (serde cannot see fields through the internally tagged [`Record`]).
 fn typed_record(kind: &str, value: serde_json::Value) -> Result<Record, String> {
-    fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    fn typed<'de, T: serde::Deserialize<'de>>(value: impl serde::Deserializer<'de>) -> Result<T, String> {
         serde_path_to_error::deserialize(value).map_err(|error| {
             let field = error.path().to_string();
             match field.as_str() {
@@ -227,7 +227,9 @@ fn typed_record(kind: &str, value: serde_json::Value) -> Result<Record, String> 
     match kind {
         "header" => typed(value).map(Record::Header),
         "step" => typed(value).map(Record::Step),
-        "intent" => typed(value).map(Record::Intent),
+        // The effect's fields are flattened into the intent, and serde loses a field's
+        // name through `flatten`: read them as an effect first, so an error names it.
+        "intent" => typed::<super::Effect>(&value).and_then(|_| typed(value)).map(Record::Intent),
         "outcome" => typed(value).map(Record::Outcome),
         "log" => typed(value).map(Record::Log),
         "footer" => typed(value).map(Record::Footer),

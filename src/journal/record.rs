@@ -1,6 +1,7 @@
 //! The journal's records. Versioned: a format change bumps [`FORMAT_VERSION`], and a
 //! reader refuses a newer version with a clear message.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -81,20 +82,44 @@ pub enum StepEvent {
     End,
 }
 
-/// An effect about to be handed to the executor.
+/// One primitive call, as data: the fields every form of an effect shares (the
+/// journal's intent, a recorded effect, the executors' request, the run report), each
+/// embedding it with `#[serde(flatten)]` and adding its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
+pub struct Effect {
+    /// Position in the run, from 1.
     pub seq: u64,
-    pub kind: String,
+    /// The primitive's name. Borrowed from the registry while a run performs it, owned
+    /// when read back from a journal.
+    pub kind: Cow<'static, str>,
+    /// The innermost `step` the effect ran in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
-    /// Arguments as the script passed them, secrets redacted.
+    /// The arguments as the script passed them (validated; redacted before anything
+    /// outside the gate sees them).
     pub args: Value,
+    /// Where in the script the call is.
     pub origin: Location,
     /// Run by a compensation after a failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compensation: bool,
+}
+
+/// An effect about to be handed to the executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    #[serde(flatten)]
+    pub effect: Effect,
     pub at: String,
+}
+
+/// An intent reads as the effect it announces (`intent.seq`, `intent.kind`).
+impl std::ops::Deref for Intent {
+    type Target = Effect;
+
+    fn deref(&self) -> &Effect {
+        &self.effect
+    }
 }
 
 /// What came of an effect.
@@ -139,8 +164,9 @@ pub struct Footer {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RunStatus {
     Succeeded,
     Failed,
@@ -149,15 +175,4 @@ pub enum RunStatus {
     /// Stopped before an effect by its executor: a replay diverged, or an effect whose
     /// outcome was never recorded needs the operator's decision.
     Halted,
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Refused => "refused",
-            RunStatus::Halted => "halted",
-        })
-    }
 }

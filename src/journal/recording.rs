@@ -3,9 +3,7 @@
 
 use serde_json::Value;
 
-use crate::base::location::Location;
-
-use super::{Journal, JournalError, Record, RunStatus};
+use super::{Effect, Journal, JournalError, Record, RunStatus};
 
 /// What came of a recorded effect.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,17 +15,21 @@ pub enum RecordedOutcome {
 /// One effect of a recorded run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEffect {
-    pub seq: u64,
-    pub kind: String,
-    pub args: Value,
-    pub step: Option<String>,
-    pub origin: Location,
-    pub compensation: bool,
+    pub effect: Effect,
     /// `None` when the intent was journaled but the outcome never was: the process
     /// died while the effect ran.
     pub outcome: Option<RecordedOutcome>,
     /// The journal line of the intent.
     pub line: usize,
+}
+
+/// A recorded effect reads as the effect it records (`recorded.kind`, `recorded.args`).
+impl std::ops::Deref for RecordedEffect {
+    type Target = Effect;
+
+    fn deref(&self) -> &Effect {
+        &self.effect
+    }
 }
 
 /// A journal's effects.
@@ -76,16 +78,7 @@ impl Recording {
                             ),
                         ));
                     }
-                    effects.push(RecordedEffect {
-                        seq: intent.seq,
-                        kind: intent.kind.clone(),
-                        args: intent.args.clone(),
-                        step: intent.step.clone(),
-                        origin: intent.origin.clone(),
-                        compensation: intent.compensation,
-                        outcome: None,
-                        line,
-                    });
+                    effects.push(RecordedEffect { effect: intent.effect.clone(), outcome: None, line });
                 }
                 Record::Outcome(outcome) => {
                     let open =

@@ -79,7 +79,7 @@ fn restore_target(record: &BackupRecord, context: &EffectContext) -> Result<Path
         Some(path) => ConfiguredPath::from_config(&context.project.root, path).into_path(),
         None => match ConfinedPath::with_help(context.root(), "files", source, &outside_help(source, context)) {
             Ok(path) => path.path(),
-            Err(error) if error.reason.starts_with("does not exist") => {
+            Err(error) if error.missing => {
                 ConfinedPath::new_file(context.root(), "files", source)?.path()
             }
             Err(error) => return Err(error.into()),

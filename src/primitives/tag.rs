@@ -64,7 +64,7 @@ fn resolve_repo(repo: &str, context: &EffectContext) -> Result<RepoTarget, Effec
         }
         Ok(path) => Err(EffectError::new(format!("repo \"{repo}\" ({path}) is not a directory"))
             .with_help("name a git repository's directory, or a [repos.<name>] entry")),
-        Err(error) if error.reason.starts_with("does not exist") => {
+        Err(error) if error.missing => {
             let mut error = EffectError::new(format!(
                 "repo \"{repo}\" is neither a [repos.*] entry nor a directory under the scripts root"
             ));

@@ -28,8 +28,11 @@ impl std::fmt::Display for ArchiveError {
     }
 }
 
-/// The error of an interrupted read (see [`Bounded`]).
-const DEADLINE_PASSED: &str = "the run's deadline passed";
+/// The error of an interrupted read (see [`Bounded`]), told apart from other I/O
+/// errors by its type, not its text.
+#[derive(Debug, thiserror::Error)]
+#[error("the run's deadline passed")]
+struct DeadlinePassed;
 
 /// A reader that fails once `deadline` has passed, so copying one huge file stops too.
 struct Bounded<R> {
@@ -40,7 +43,7 @@ struct Bounded<R> {
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         if Instant::now() >= self.deadline {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, DEADLINE_PASSED));
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, DeadlinePassed));
         }
         self.inner.read(buffer)
     }
@@ -48,7 +51,7 @@ impl<R: Read> Read for Bounded<R> {
 
 /// An I/O error as an [`ArchiveError`]: the deadline's own error, or `context` and the error.
 fn io_error(context: impl FnOnce() -> String, error: std::io::Error) -> ArchiveError {
-    let deadline = error.kind() == std::io::ErrorKind::TimedOut && error.to_string().contains(DEADLINE_PASSED);
+    let deadline = error.get_ref().is_some_and(|inner| inner.is::<DeadlinePassed>());
     if deadline { ArchiveError::Deadline } else { ArchiveError::Failed(format!("{}: {error}", context())) }
 }
 

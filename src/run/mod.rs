@@ -438,14 +438,7 @@ fn script_error(
 ) -> ScriptError {
     let mut located = ScriptError::from_eval(error, script, limits);
     if located.help.is_none() {
-        located.help = host.help_for(&located.message);
-    }
-    // A fatal gate error arrives as a termination; say what it really was.
-    if let Some(fatal) = host.gate.fatal_error().filter(|fatal| fatal.message == located.message) {
-        located.kind = match fatal.kind {
-            GateErrorKind::Arguments => ScriptErrorKind::Arguments,
-            _ => ScriptErrorKind::Runtime,
-        };
+        located.help = host.help_for(error);
     }
     located
 }

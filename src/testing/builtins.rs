@@ -440,6 +440,7 @@ fn script_under_test(host: &TestHost, script: Option<String>) -> Result<Confined
             value,
             reason: "is not a regular file".to_string(),
             help: "name a .rhai script inside the scripts root, relative to the test file".to_string(),
+            missing: false,
         });
     }
     Ok(path)
@@ -465,7 +466,7 @@ fn result_map(report: &RunReport) -> Value {
         "error_location": report.error.as_ref().and_then(|error| error.location.as_ref()).map(ToString::to_string),
         "failed_step": report.failed_step,
         "effects": report.effects.iter().map(effect).collect::<Vec<_>>(),
-        "kinds": main.iter().map(|effect| effect.kind).collect::<Vec<_>>(),
+        "kinds": main.iter().map(|effect| &effect.kind).collect::<Vec<_>>(),
         "compensations": report.effects.iter().filter(|effect| effect.compensation).map(effect).collect::<Vec<_>>(),
         // A compensation that failed before any effect (bad arguments, a script error)
         // has no effect to show; its error is here.

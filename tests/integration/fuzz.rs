@@ -461,7 +461,7 @@ proptest! {
         for primitive in shipctl::primitives::registry().iter() {
             match primitive.parse(&args) {
                 Ok(_) => {}
-                Err(error) => prop_assert!(!error.message.is_empty(), "{} gave an empty error", primitive.name()),
+                Err(error) => prop_assert!(!error.to_string().is_empty(), "{} gave an empty error", primitive.name()),
             }
         }
     }

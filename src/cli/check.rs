@@ -63,6 +63,8 @@ fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Err
     let mut preflight =
         engine::preflight::preflight(&project.config.limits, &project.root, &name, &text, &sources, Some(registry));
     preflight.errors.append(&mut preflight.argument_errors);
+    preflight.errors.extend(engine::calls::unknown_names(&preflight.calls, &project.config, &project.root));
+    preflight.errors.sort_by_key(|error| error.location.as_ref().map(|l| (l.file.clone(), l.line, l.column)));
     if preflight.errors.is_empty() {
         return Ok(());
     }

@@ -549,7 +549,7 @@ struct Started {
 /// How an argument the primitive's params refuse is worded, for the gate and for
 /// `check`'s look at literal calls alike.
 pub fn argument_message(kind: &str, error: &ArgumentError) -> String {
-    let message = &error.message;
+    let message = &crate::base::serde_words::plain(&error.message);
     if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
         return match &error.path {
             Some(path) => format!("missing argument \"{path}.{field}\" to {kind}"),

@@ -5,7 +5,9 @@
 pub mod analysis;
 pub mod budget;
 mod builtins;
+pub mod calls;
 mod diagnostic;
+mod known;
 pub mod preflight;
 pub mod resolver;
 mod sources;

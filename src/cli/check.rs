@@ -36,7 +36,10 @@ fn check_all(files: &[std::path::PathBuf]) -> i32 {
     let mut failed = 0;
     for file in files {
         match check_file(file, &registry) {
-            Ok(()) => output::outln(&format!("ok     {}", file.display())),
+            Ok(()) => {
+                output::outln(&format!("ok     {}", file.display()));
+                report_needs(file);
+            }
             Err(error) => {
                 failed += 1;
                 output::outln(&format!("error  {}", file.display()));
@@ -49,6 +52,17 @@ fn check_all(files: &[std::path::PathBuf]) -> i32 {
         return exit_codes::SCRIPT_INVALID;
     }
     exit_codes::SUCCESS
+}
+
+/// What a live run of `file` would stop at (a secret not set, a repo that is not a git
+/// repository): reported, not failed, since a check runs where the secrets of the
+/// environments need not be. Environments differ in their cluster only; `local` is the
+/// one every scripts root has.
+fn report_needs(file: &Path) {
+    if file.to_string_lossy().ends_with(crate::testing::SUFFIX) {
+        return;
+    }
+    output::print_needs(&crate::run::needs::problems_here(file, crate::config::LOCAL_ENVIRONMENT));
 }
 
 fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Error> {

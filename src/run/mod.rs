@@ -3,6 +3,7 @@
 //! through the gate, run compensations after a failure, write the footer, report.
 
 mod lock;
+pub mod needs;
 pub(crate) mod provenance;
 mod recorded;
 
@@ -172,6 +173,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     if let Some(unread) = preflight.unread_params(&request.params).into_iter().next().filter(|_| !recorded_params) {
         return Err(Error::usage(unread, Some("remove it, or fix its name".to_string())));
     }
+    needs::refuse_unmet(request.mode, &project, &request.environment, &environment, &preflight.calls)?;
     let known_params = preflight.param_names();
     let Some(mut main) = preflight.main else {
         return Err(Error::Internal("preflight returned no script".to_string()));

@@ -17,6 +17,7 @@ mod hostile_paths;
 mod hostile_secrets;
 mod journal;
 mod kube_support;
+mod needs;
 mod notify_http;
 mod postgres;
 mod promote;

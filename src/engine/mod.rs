@@ -110,6 +110,9 @@ pub struct ScriptHost {
     /// position among the captures: an unchanged value is shared, not copied again.
     captures: RefCell<std::collections::HashMap<(String, usize), Dynamic>>,
     help: RefCell<BTreeMap<String, String>>,
+    /// Where the first fatal gate error was raised: Rhai moves a termination's position
+    /// out to each enclosing call (`step(`), the error belongs at the primitive's call.
+    fatal_origin: RefCell<Option<Location>>,
 }
 
 impl ScriptHost {
@@ -134,6 +137,7 @@ impl ScriptHost {
             compensations: RefCell::default(),
             captures: RefCell::default(),
             help: RefCell::default(),
+            fatal_origin: RefCell::default(),
         }
     }
 
@@ -152,6 +156,11 @@ impl ScriptHost {
             return Box::new(EvalAltResult::ErrorTerminated(error.message.into(), position));
         }
         Box::new(EvalAltResult::ErrorRuntime(error.message.into(), position))
+    }
+
+    /// Where the first fatal gate error was raised, if one was.
+    pub fn fatal_origin(&self) -> Option<Location> {
+        self.fatal_origin.borrow().clone()
     }
 
     /// The hint recorded for an error message raised through [`ScriptHost::raise`].
@@ -231,8 +240,13 @@ fn call(
     args: &rhai::Map,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let origin = host.origin(context);
-    match host.gate.perform(name, args, origin) {
+    match host.gate.perform(name, args, origin.clone()) {
         Ok(result) => Ok(crate::effect::value::to_dynamic(&result)),
-        Err(error) => Err(host.raise(error, context.call_position())),
+        Err(error) => {
+            if error.is_fatal() {
+                host.fatal_origin.borrow_mut().get_or_insert(origin);
+            }
+            Err(host.raise(error, context.call_position()))
+        }
     }
 }

@@ -433,6 +433,7 @@ fn script_error(
     }
     // A fatal gate error arrives as a termination; say what it really was.
     if let Some(fatal) = host.gate.fatal_error().filter(|fatal| fatal.message == located.message) {
+        located.location = host.fatal_origin().or(located.location);
         located.kind = match fatal.kind {
             GateErrorKind::Arguments => ScriptErrorKind::Arguments,
             _ => ScriptErrorKind::Runtime,

@@ -204,3 +204,16 @@ fn check_is_as_strict_as_plan() {
     assert_eq!(output.code, 3, "{}", output.stderr);
     assert!(output.stderr.contains("did you mean notify?"), "{}", output.stderr);
 }
+
+/// A call the gate refuses inside a step is shown at the call, not at `step(`.
+#[test]
+fn a_refused_call_inside_a_step_points_at_the_call() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    let script = "let channel = \"lg\" + \"o\";\nstep(\"Announce\", || {\n    let text = \"x\";\n    \
+                  notify(#{ channel: channel, text: text });\n});\n";
+    workspace.write("release.rhai", script);
+    let report = workspace.plan("release.rhai", &[]);
+    let error = report.error.expect("an unknown channel");
+    assert_eq!(error.to_string(), "release.rhai:4:5: no notification channel \"lgo\" (in step \"Announce\")");
+}

@@ -76,8 +76,9 @@ fn undeclared<'a>(
         ("notify", "channel") if !config.notify.contains_key(value) => {
             Some((format!("no notification channel \"{value}\" in [notify] of shipctl.toml"), names(&config.notify)))
         }
-        // Any directory under the scripts root is a repo too; the gate confines it.
-        ("tag", "repo") if !config.repos.contains_key(value) && !root.join(value).is_dir() => Some((
+        // Any directory under the scripts root is a repo too (the gate confines it): not
+        // an absolute path or one climbing out with `..`, whatever exists there.
+        ("tag", "repo") if !config.repos.contains_key(value) && !under_root(root, value) => Some((
             format!("repo \"{value}\" is neither a [repos.*] entry nor a directory under the scripts root"),
             names(&config.repos),
         )),
@@ -89,6 +90,11 @@ fn undeclared<'a>(
         }
         _ => None,
     }
+}
+
+fn under_root(root: &Path, path: &str) -> bool {
+    let climbs = path.split(['/', '\\']).any(|part| part == "..");
+    !Path::new(path).has_root() && !climbs && root.join(path).is_dir()
 }
 
 /// Literal names in `calls` (file, call) that shipctl.toml (under `root`) does not
@@ -161,6 +167,30 @@ mod tests {
                     info(\"x\"); warn(\"y\"); log(\"z\"); fail(\"no\");\n";
         let found = check(text);
         assert!(found.errors.is_empty(), "{:?}", found.errors);
+    }
+
+    #[test]
+    fn undeclared_names_and_repos_outside_the_root_are_found() {
+        let root = std::env::temp_dir().join(format!("shipctl-calls-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        let config = crate::config::parse("[notify.log]\nkind = \"stdout\"\n", "shipctl.toml").unwrap();
+        let mut found = Vec::new();
+        for repo in ["app", "/etc", "../..", "app/../..", "nothere"] {
+            let text = format!(
+                "tag(#{{ repo: \"{repo}\", name: \"1.0.0\", message: \"m\" }});\nnotify(#{{ channel: \"lgo\", text: \"x\" }});\n"
+            );
+            let compiled = check(&text);
+            let errors = super::unknown_names(&compiled.calls, &config, &root);
+            found.push((repo, errors.iter().map(|error| error.message.clone()).collect::<Vec<_>>()));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+        for (repo, messages) in &found {
+            assert_eq!(
+                messages.last().map(String::as_str),
+                Some("no notification channel \"lgo\" in [notify] of shipctl.toml")
+            );
+            assert_eq!(messages.len(), if *repo == "app" { 1 } else { 2 }, "{repo}: {messages:?}");
+        }
     }
 
     #[test]

@@ -7,5 +7,6 @@ pub mod digest;
 pub mod location;
 pub mod names;
 pub mod operator;
+pub mod serde_words;
 pub mod suggest;
 pub mod time;

@@ -36,7 +36,10 @@ fn check_all(files: &[std::path::PathBuf]) -> i32 {
     let mut failed = 0;
     for file in files {
         match check_file(file, &registry) {
-            Ok(()) => output::outln(&format!("ok     {}", file.display())),
+            Ok(()) => {
+                output::outln(&format!("ok     {}", file.display()));
+                report_needs(file);
+            }
             Err(error) => {
                 failed += 1;
                 output::outln(&format!("error  {}", file.display()));
@@ -51,6 +54,17 @@ fn check_all(files: &[std::path::PathBuf]) -> i32 {
     exit_codes::SUCCESS
 }
 
+/// What a live run of `file` would stop at (a secret not set, a repo that is not a git
+/// repository): reported, not failed, since a check runs where the secrets of the
+/// environments need not be. Environments differ in their cluster only; `local` is the
+/// one every scripts root has.
+fn report_needs(file: &Path) {
+    if file.to_string_lossy().ends_with(crate::testing::SUFFIX) {
+        return;
+    }
+    output::print_needs(&crate::run::needs::problems_here(file, crate::config::LOCAL_ENVIRONMENT));
+}
+
 fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Error> {
     let project = Project::discover(file)?;
     let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
@@ -63,6 +77,8 @@ fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Err
     let mut preflight =
         engine::preflight::preflight(&project.config.limits, &project.root, &name, &text, &sources, Some(registry));
     preflight.errors.append(&mut preflight.argument_errors);
+    preflight.errors.extend(engine::calls::unknown_names(&preflight.calls, &project.config, &project.root));
+    preflight.errors.sort_by_key(|error| error.location.as_ref().map(|l| (l.file.clone(), l.line, l.column)));
     if preflight.errors.is_empty() {
         return Ok(());
     }

@@ -296,6 +296,23 @@ pub fn print_run_summary(report: &RunReport) {
     }
 }
 
+/// Under a plan: what the live run would stop at before its first effect (missing
+/// secrets, repositories, kubeconfig contexts), one warning a line, on stderr: the plan
+/// on stdout stays what it is (and `--output json` stays JSON).
+pub fn print_needs(problems: &Result<Vec<crate::run::needs::Problem>, Error>) {
+    let Ok(problems) = problems else { return };
+    if problems.is_empty() {
+        return;
+    }
+    let style = Style::new().bold().fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+    let mut text =
+        format!("\n{}the live run would stop before its first effect:\n", paint(stderr_color(), style, "warning: "));
+    for problem in problems {
+        text.push_str(&format!("  {problem}\n"));
+    }
+    err(&text);
+}
+
 /// The numbered plan, grouped by step, compensations last.
 pub fn render_plan(report: &RunReport, color: bool) -> String {
     let mut out = String::new();

@@ -115,6 +115,7 @@ pub fn plan(args: PlanArgs) -> i32 {
             if let Some(error) = &report.error {
                 output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
             }
+            output::print_needs(&crate::run::needs::of_script(&args.script.script, &args.script.env));
             exit_code(&report)
         }
         Err(error) => {

@@ -544,11 +544,12 @@ struct Started {
 /// How an argument the primitive's params refuse is worded, for the gate and for
 /// `check`'s look at literal calls alike.
 pub fn argument_message(kind: &str, error: &ArgumentError) -> String {
+    let plain = |message: &str| crate::base::serde_words::plain(message);
     match (&error.problem, &error.path) {
         (ArgumentProblem::Missing(field), Some(path)) => format!("missing argument \"{path}.{field}\" to {kind}"),
         (ArgumentProblem::Missing(field), None) => format!("missing argument \"{field}\" to {kind}"),
-        (ArgumentProblem::Invalid(message), Some(path)) => format!("argument \"{path}\" to {kind}: {message}"),
-        (ArgumentProblem::Invalid(message), None) => format!("arguments to {kind}: {message}"),
+        (ArgumentProblem::Invalid(message), Some(path)) => format!("argument \"{path}\" to {kind}: {}", plain(message)),
+        (ArgumentProblem::Invalid(message), None) => format!("arguments to {kind}: {}", plain(message)),
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Analysis {
     /// Some `param` call names its param with a computed value.
     pub computed_params: bool,
     pub calls: Vec<LiteralCall>,
+    /// Every plain call `name(...)` (no namespace, no operator), with where it is.
+    pub functions: Vec<(String, Position)>,
+    /// Names bound as variables or parameters: `f(x)` may call a function pointer.
+    pub variables: std::collections::BTreeSet<String>,
 }
 
 /// Walk `ast`, function bodies included.
@@ -46,10 +50,19 @@ pub fn analyze(ast: &AST) -> Analysis {
             Some(ASTNode::Stmt(Stmt::FnCall(call, position))) | Some(ASTNode::Expr(Expr::FnCall(call, position))) => {
                 record_call(&mut analysis, call, *position);
             }
+            Some(ASTNode::Stmt(Stmt::Var(var, _, _))) => {
+                analysis.variables.insert(var.0.name.to_string());
+            }
+            Some(ASTNode::Expr(Expr::Variable(var, _, _))) => {
+                analysis.variables.insert(var.1.to_string());
+            }
             _ => {}
         }
         true
     });
+    for function in ast.iter_functions() {
+        analysis.variables.extend(function.params.iter().map(|param| param.to_string()));
+    }
     analysis.calls.dedup();
     analysis.params.dedup();
     analysis
@@ -60,6 +73,21 @@ fn record_call(analysis: &mut Analysis, call: &FnCallExpr, position: Position) {
         return;
     }
     let name = call.name.as_str();
+    let identifier = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if call.op_token.is_some() || !identifier {
+        return;
+    }
+    analysis.functions.push((name.to_string(), position));
+    if call.args.is_empty() {
+        analysis.calls.push(LiteralCall {
+            function: name.to_string(),
+            keys: Vec::new(),
+            literals: Vec::new(),
+            position,
+        });
+        return;
+    }
     if name == "param" && (1..=2).contains(&call.args.len()) {
         match &call.args[0] {
             Expr::StringConstant(text, _) => {

@@ -5,7 +5,9 @@
 pub mod analysis;
 pub mod budget;
 mod builtins;
+pub mod calls;
 mod diagnostic;
+mod known;
 pub mod preflight;
 pub mod resolver;
 mod sources;
@@ -110,6 +112,9 @@ pub struct ScriptHost {
     /// The help of each catchable error raised so far; the error's value (the message
     /// a script's `catch` sees) carries its index + 1 as its Rhai tag.
     helps: RefCell<Vec<String>>,
+    /// Where the first fatal gate error was raised: Rhai moves a termination's position
+    /// out to each enclosing call (`step(`), the error belongs at the primitive's call.
+    fatal_origin: RefCell<Option<Location>>,
 }
 
 impl ScriptHost {
@@ -134,6 +139,7 @@ impl ScriptHost {
             compensations: RefCell::default(),
             captures: RefCell::default(),
             helps: RefCell::default(),
+            fatal_origin: RefCell::default(),
         }
     }
 
@@ -162,6 +168,11 @@ impl ScriptHost {
             }
         }
         Box::new(EvalAltResult::ErrorRuntime(value, position))
+    }
+
+    /// Where the first fatal gate error was raised, if one was.
+    pub fn fatal_origin(&self) -> Option<Location> {
+        self.fatal_origin.borrow().clone()
     }
 
     /// The help recorded for the innermost error of `error`, when [`ScriptHost::raise`]
@@ -255,8 +266,13 @@ fn call(
     args: &rhai::Map,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let origin = host.origin(context);
-    match host.gate.perform(name, args, origin) {
+    match host.gate.perform(name, args, origin.clone()) {
         Ok(result) => Ok(crate::effect::value::to_dynamic(&result)),
-        Err(error) => Err(host.raise(error, context.call_position())),
+        Err(error) => {
+            if error.is_fatal() {
+                host.fatal_origin.borrow_mut().get_or_insert(origin);
+            }
+            Err(host.raise(error, context.call_position()))
+        }
     }
 }

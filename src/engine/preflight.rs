@@ -10,9 +10,9 @@ use std::rc::Rc;
 use rhai::{AST, Position};
 
 use crate::base::location::Location;
-use crate::effect::Registry;
+use crate::effect::{ArgumentProblem, Registry};
 
-use super::analysis::{Analysis, analyze};
+use super::analysis::{Analysis, LiteralCall, analyze};
 use super::resolver::{Target, locate};
 use super::sources::SourceMap;
 use super::{ScriptError, ScriptErrorKind, builtins, stdlib};
@@ -38,6 +38,9 @@ pub struct Preflight {
     /// them at the gate when the call is made.
     pub argument_errors: Vec<ScriptError>,
     pub params: Vec<ParamRead>,
+    /// Every primitive call written with a literal object map (or no arguments), with
+    /// its file: what the run will need, as far as literals tell.
+    pub calls: Vec<(String, LiteralCall)>,
     /// Some script reads a param by a computed name: the list above is not complete.
     pub computed_params: bool,
 }
@@ -139,6 +142,11 @@ pub fn preflight(
         let analysis = analyze(&ast);
         check_calls(&ast, &analysis, &name, registry, &mut result.errors);
         check_literal_arguments(&ast, &analysis, &name, registry, &mut result.argument_errors);
+        if let Some(registry) = registry {
+            super::calls::check_functions(&ast, &analysis, &name, registry, &mut result.errors);
+            let primitive_calls = analysis.calls.iter().filter(|call| registry.get(&call.function).is_some());
+            result.calls.extend(primitive_calls.map(|call| (name.clone(), call.clone())));
+        }
         result.computed_params |= analysis.computed_params;
         result.params.extend(analysis.params.iter().map(|param| ParamRead {
             name: param.name.clone(),
@@ -243,7 +251,7 @@ fn check_literal_arguments(
 ) {
     let Some(registry) = registry else { return };
     for call in &analysis.calls {
-        if call.literals.is_empty() || ast.iter_functions().any(|function| function.name == call.function) {
+        if ast.iter_functions().any(|function| function.name == call.function) {
             continue;
         }
         let Some(primitive) = registry.get(&call.function) else {
@@ -260,18 +268,32 @@ fn check_literal_arguments(
         let Err(error) = primitive.parse(&serde_json::Value::Object(args)) else {
             continue;
         };
-        let Some((_, _, position)) = call.literals.iter().find(|(key, _, _)| error.path.as_deref() == Some(key)) else {
+        let Some(position) = error_position(call, error.path.as_deref(), &error.problem) else {
             continue;
         };
         errors.push(ScriptError {
             kind: ScriptErrorKind::Arguments,
             message: crate::effect::argument_message(primitive.name(), &error),
-            location: Some(location(file, *position)),
+            location: Some(location(file, position)),
             help: Some(format!("see `shipctl docs {}`", primitive.name())),
             trace: Vec::new(),
             step: None,
         });
     }
+}
+
+/// Where an argument error of a literal call is: at the literal it names, or at the
+/// call for a missing argument. None when the error may be about an argument that is
+/// there but not a literal (left out of the parse).
+fn error_position(call: &LiteralCall, path: Option<&str>, problem: &ArgumentProblem) -> Option<Position> {
+    if let Some((_, _, position)) = call.literals.iter().find(|(key, _, _)| path == Some(key)) {
+        return Some(*position);
+    }
+    let ArgumentProblem::Missing(missing) = problem else {
+        return None;
+    };
+    let given = call.keys.iter().any(|(key, _)| key == missing);
+    (path.is_none() && !given).then_some(call.position)
 }
 
 fn import_error(message: String, file: &str, position: Position) -> ScriptError {
@@ -285,6 +307,7 @@ fn import_error(message: String, file: &str, position: Position) -> ScriptError 
     }
 }
 
-fn location(file: &str, position: Position) -> Location {
+/// The location of `position` in `file`.
+pub(super) fn location(file: &str, position: Position) -> Location {
     Location { file: file.to_string(), line: position.line().unwrap_or(1), column: position.position().unwrap_or(1) }
 }

@@ -158,8 +158,13 @@ fn read_merged(
     }
     let mut merged: Option<Kubeconfig> = None;
     for file in files {
-        if !file.exists() {
-            return Err(problem(format!("kubeconfig {} does not exist{named}", file.display())));
+        match std::fs::metadata(file) {
+            Err(_) => return Err(problem(format!("kubeconfig {} does not exist{named}", file.display()))),
+            // A FIFO or device named by mistake would block the read: regular files only.
+            Ok(metadata) if !metadata.is_file() => {
+                return Err(problem(format!("kubeconfig {} is not a regular file{named}", file.display())));
+            }
+            Ok(_) => {}
         }
         let read = Kubeconfig::read_from(file).map_err(|error| {
             let why = match &error {

@@ -3,6 +3,7 @@
 //! through the gate, run compensations after a failure, write the footer, report.
 
 mod lock;
+pub mod needs;
 pub(crate) mod provenance;
 mod recorded;
 
@@ -154,9 +155,10 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let script = project.source_name(&script_path);
     let mut environment = project.environment(&request.environment)?;
     request.kube.apply(&mut environment);
-    // A run (or a refreshed plan) in an environment with a cluster reads its kubeconfig
-    // before any effect: a missing file is a configuration error, not a failed effect.
-    if environment.has_cluster() && (request.mode == Mode::Run || request.refresh) {
+    // A refreshed plan in an environment with a cluster reads its kubeconfig before any
+    // effect: a missing file is a configuration error, not a failed probe. A live run
+    // reports it with everything else it needs (`needs::refuse_unmet`).
+    if environment.has_cluster() && request.mode != Mode::Run && request.refresh {
         crate::providers::kube::kubeconfig(&project.root, &request.environment, &environment)
             .map_err(|problem| Error::usage(problem.message, problem.help))?;
     }
@@ -182,6 +184,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     if let Some(unread) = preflight.unread_params(&request.params).into_iter().next().filter(|_| !recorded_params) {
         return Err(Error::usage(unread, Some("remove it, or fix its name".to_string())));
     }
+    needs::refuse_unmet(request.mode, &project, &request.environment, &environment, &preflight.calls)?;
     let known_params = preflight.param_names();
     let Some(mut main) = preflight.main else {
         return Err(Error::Internal("preflight returned no script".to_string()));
@@ -430,6 +433,18 @@ fn run_compensation(
     }
 }
 
+/// Whether the innermost error is a fatal gate error ending the script.
+fn is_gate_termination(mut error: &rhai::EvalAltResult) -> bool {
+    use rhai::EvalAltResult as E;
+    loop {
+        match error {
+            E::ErrorInFunctionCall(_, _, inner, _) | E::ErrorInModule(_, inner, _) => error = inner,
+            E::ErrorTerminated(value, _) => return value.is::<crate::effect::GateError>(),
+            _ => return false,
+        }
+    }
+}
+
 fn script_error(
     host: &ScriptHost,
     error: &rhai::EvalAltResult,
@@ -439,6 +454,11 @@ fn script_error(
     let mut located = ScriptError::from_eval(error, script, limits);
     if located.help.is_none() {
         located.help = host.help_for(error);
+    }
+    // Rhai moves a termination's position out to each enclosing call (`step(`): a fatal
+    // gate error belongs at the primitive's call, where the host recorded it.
+    if is_gate_termination(error) {
+        located.location = host.fatal_origin().or(located.location);
     }
     located
 }

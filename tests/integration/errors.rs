@@ -80,7 +80,7 @@ fn a_wrong_type_names_the_argument_and_the_call() {
     let error = report.error.expect("a type error");
     assert_eq!(
         error.to_string(),
-        "release.rhai:3:3: argument \"retries\" to http_check: invalid type: string \"many\", expected u32"
+        "release.rhai:3:3: argument \"retries\" to http_check: invalid type: a string \"many\", expected a whole number, 0 or more"
     );
 }
 
@@ -174,4 +174,46 @@ fn a_try_cannot_swallow_bad_arguments_but_can_handle_a_failed_effect() {
     assert!(error.to_string().starts_with("release.rhai:3:7: no notification channel \"lgo\""), "{error}");
     assert_eq!(error.help.as_deref(), Some("did you mean \"log\"?"));
     assert_eq!(report.effects.len(), 1, "the failed health check was handled; the bad channel was not");
+}
+
+/// `check` finds what a plan would stop at, each at its call, without running anything:
+/// a misspelt function, a missing argument, a wrong literal type, an undeclared channel.
+#[test]
+fn check_is_as_strict_as_plan() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    let script = "step(\"Announce\", || {\n    notfy(#{ channel: \"log\", text: \"x\" });\n    \
+                  notify(#{ channel: \"lgo\", text: \"x\" });\n    tag(#{ repo: \".\", message: \"m\" });\n    \
+                  http_check(#{ url: \"http://127.0.0.1:9/\", retries: -1 });\n});\n";
+    workspace.write("release.rhai", script);
+    let output = workspace.shipctl(&["check", "release.rhai"]);
+    assert_eq!(output.code, 3, "{}", output.stderr);
+    let expected = [
+        "error: unknown function notfy; did you mean notify?\n --> release.rhai:2:5",
+        "error: no notification channel \"lgo\" in [notify] of shipctl.toml\n --> release.rhai:3:15",
+        "help: did you mean \"log\"?",
+        "error: missing argument \"name\" to tag\n --> release.rhai:4:5",
+        "error: argument \"retries\" to http_check: invalid value: a whole number `-1`, expected a whole number, 0 or more",
+    ];
+    for text in expected {
+        assert!(output.stderr.contains(text), "{text}\n---\n{}", output.stderr);
+    }
+    assert!(!output.stderr.contains("Announce\", ||\n  |"), "{}", output.stderr);
+    // The plan refuses the same script before its first effect.
+    let output = workspace.shipctl(&["plan", "release.rhai"]);
+    assert_eq!(output.code, 3, "{}", output.stderr);
+    assert!(output.stderr.contains("did you mean notify?"), "{}", output.stderr);
+}
+
+/// A call the gate refuses inside a step is shown at the call, not at `step(`.
+#[test]
+fn a_refused_call_inside_a_step_points_at_the_call() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    let script = "let channel = \"lg\" + \"o\";\nstep(\"Announce\", || {\n    let text = \"x\";\n    \
+                  notify(#{ channel: channel, text: text });\n});\n";
+    workspace.write("release.rhai", script);
+    let report = workspace.plan("release.rhai", &[]);
+    let error = report.error.expect("an unknown channel");
+    assert_eq!(error.to_string(), "release.rhai:4:5: no notification channel \"lgo\" (in step \"Announce\")");
 }

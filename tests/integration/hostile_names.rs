@@ -396,7 +396,8 @@ fn a_script_url_with_a_password_is_refused_in_plan_and_run() {
     }
     refused_everywhere(
         &workspace,
-        "restore(#{ backup: \"x\", postgres: \"--dbname=evil\" });\n",
+        // Computed: a literal name shipctl.toml does not declare is refused before the run.
+        "let option = \"--dbname\";\nrestore(#{ backup: \"x\", postgres: `${option}=evil` });\n",
         &["argument \"postgres\" to restore", "begins with '-'"],
     );
     assert!(dump.calls().is_empty(), "pg_dump ran: {:?}", dump.calls());

@@ -81,7 +81,7 @@ fn compensations_run_in_reverse_order_and_are_journaled() {
     workspace.config("[notify.log]\nkind = \"stdout\"\n");
     workspace.write(
         "release.rhai",
-        "for n in 1..=3 {\n    on_failure(|| notify(#{ channel: \"log\", text: `undo ${n}` }));\n    if n == 2 {\n        on_failure(|| notify(#{ channel: \"nowhere\", text: \"broken\" }));\n    }\n}\nstep(\"Deploy\", || fail(\"deploy broke\"));\n",
+        "for n in 1..=3 {\n    on_failure(|| notify(#{ channel: \"log\", text: `undo ${n}` }));\n    if n == 2 {\n        let nowhere = \"no\" + \"where\";\n        on_failure(|| notify(#{ channel: nowhere, text: \"broken\" }));\n    }\n}\nstep(\"Deploy\", || fail(\"deploy broke\"));\n",
     );
     let report = workspace.run("release.rhai", &[]);
     assert_eq!(report.status, RunStatus::Failed);
@@ -98,7 +98,7 @@ fn compensations_run_in_reverse_order_and_are_journaled() {
     let failed: Vec<_> = report.compensations.iter().filter(|compensation| compensation.error.is_some()).collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].error.as_deref().unwrap().contains("no notification channel \"nowhere\""));
-    assert_eq!(failed[0].origin.line, 4);
+    assert_eq!(failed[0].origin.line, 5);
 
     let journal = workspace.journal(&report);
     let compensating: Vec<u64> = journal

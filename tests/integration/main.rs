@@ -18,6 +18,7 @@ mod hostile_secrets;
 mod journal;
 mod kube_conventions;
 mod kube_support;
+mod needs;
 mod notify_http;
 mod plan_refresh;
 mod postgres;

@@ -1,0 +1,206 @@
+//! Everything a live run needs that can be known before its first effect, in one place:
+//! the secrets of the channels, databases and registries the script's literal calls
+//! name (variable set, file readable; values are read, never shown), the repositories
+//! they tag (there, and git repositories), the names shipctl.toml must declare, and the
+//! environment's kubeconfig and context. `run` refuses while any is missing, `plan`
+//! warns, `check` reports.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::base::confined::ConfiguredPath;
+use crate::base::location::Location;
+use crate::config::{ConfigError, Environment, Project, SecretStore};
+use crate::engine::analysis::LiteralCall;
+use crate::error::Error;
+
+/// One thing the run needs and cannot have, and where the script asks for it (none for
+/// what the environment itself needs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub location: Option<Location>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(location) => write!(formatter, "{location}: {}", self.message),
+            None => formatter.write_str(&self.message),
+        }
+    }
+}
+
+/// What the literal `calls` (file, call) and `environment` need that is not there.
+pub fn problems(
+    project: &Project,
+    environment_name: &str,
+    environment: &Environment,
+    calls: &[(String, LiteralCall)],
+) -> Vec<Problem> {
+    let mut found: Vec<Problem> = crate::engine::calls::unknown_names(calls, &project.config, &project.root)
+        .into_iter()
+        .map(|error| Problem { location: error.location, message: error.message })
+        .collect();
+    let secrets = SecretStore::new(project.config.secrets.clone(), project.root.clone());
+    let mut checked = BTreeSet::new();
+    for (file, call) in calls {
+        for (key, value, position) in &call.literals {
+            let Some(value) = value.as_str() else { continue };
+            let location = || {
+                let line = position.line().unwrap_or(1);
+                Some(Location { file: file.clone(), line, column: position.position().unwrap_or(1) })
+            };
+            for (secret, user) in secrets_named(project, &call.function, key, value) {
+                if !checked.insert(secret.clone()) {
+                    continue;
+                }
+                if let Err(message) = secrets.get(&secret) {
+                    found.push(Problem { location: location(), message: format!("{user}: {message}") });
+                }
+            }
+            if (call.function.as_str(), key.as_str()) == ("tag", "repo")
+                && let Some(message) = repo_problem(project, value)
+            {
+                found.push(Problem { location: location(), message });
+            }
+        }
+    }
+    found.extend(cluster_problem(&project.root, environment_name, environment));
+    found
+}
+
+/// The secrets argument `key` = `value` of `function` reaches, each with who needs it.
+fn secrets_named(project: &Project, function: &str, key: &str, value: &str) -> Vec<(String, String)> {
+    let config = &project.config;
+    match (function, key) {
+        ("notify", "channel") => config
+            .notify
+            .get(value)
+            .and_then(|channel| channel.url_secret.clone())
+            .map_or_else(Vec::new, |secret| vec![(secret, format!("channel \"{value}\""))]),
+        ("backup" | "restore", "postgres") => config.databases.get(value).map_or_else(Vec::new, |database| {
+            let user = format!("database \"{value}\"");
+            [&database.url_secret, &database.password_secret]
+                .into_iter()
+                .flatten()
+                .map(|secret| (secret.clone(), user.clone()))
+                .collect()
+        }),
+        ("promote_image", "from" | "to") => {
+            let Ok(reference) = crate::providers::oci::Reference::parse(value) else { return Vec::new() };
+            let registry = config.registries.get(&reference.registry);
+            let secret = registry.and_then(|registry| registry.password_secret.clone());
+            secret.map_or_else(Vec::new, |secret| vec![(secret, format!("registry \"{}\"", reference.registry))])
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Why the repository `repo` names cannot be tagged: missing, or not a git repository.
+/// A name that is neither declared nor a directory is `unknown_names`' to report, and
+/// a path leaving the scripts root the gate's to refuse.
+fn repo_problem(project: &Project, repo: &str) -> Option<String> {
+    // Shown as shipctl.toml writes it: the message names no directory of this machine.
+    let (path, shown): (PathBuf, String) = match project.config.repos.get(repo) {
+        Some(declared) => (
+            ConfiguredPath::from_config(&project.root, &declared.path).into_path(),
+            format!("[repos.{repo}] path \"{}\"", declared.path.display()),
+        ),
+        None => {
+            let path = project.root.join(repo);
+            if !path.is_dir() || Path::new(repo).is_absolute() || repo.split(['/', '\\']).any(|part| part == "..") {
+                return None;
+            }
+            (path, format!("directory \"{repo}\""))
+        }
+    };
+    if !path.is_dir() {
+        return Some(format!("repo \"{repo}\": {shown} does not exist or is not a directory"));
+    }
+    // Only a work tree (or a bare repository) at this very path: no search upward,
+    // which would find the scripts root's own repository.
+    let flags = git2::RepositoryOpenFlags::NO_SEARCH;
+    match git2::Repository::open_ext(&path, flags, std::iter::empty::<&std::ffi::OsStr>()) {
+        Ok(_) => None,
+        Err(_) => Some(format!("repo \"{repo}\": {shown} is not a git repository")),
+    }
+}
+
+/// The environment's kubeconfig must be readable and hold its context: the same reader
+/// a run's Kubernetes client uses (`providers::kube::kubeconfig`), so the two cannot
+/// disagree. An environment naming neither is left to the cluster's own discovery.
+fn cluster_problem(root: &Path, name: &str, environment: &Environment) -> Option<Problem> {
+    if !environment.has_cluster() {
+        return None;
+    }
+    let problem = crate::providers::kube::kubeconfig(root, name, environment).err()?;
+    Some(Problem { location: None, message: format!("environment \"{name}\": {} ({})", problem.message, problem.help) })
+}
+
+/// The refusal of a live run whose needs are not met: every problem, one a line.
+pub fn refusal(problems: &[Problem]) -> Error {
+    let lines: Vec<String> = problems.iter().map(|problem| format!("  {problem}")).collect();
+    Error::Config(ConfigError {
+        location: None,
+        message: format!(
+            "the run would stop: {} before its first effect:\n{}",
+            count(problems.len()),
+            lines.join("\n")
+        ),
+        help: Some(
+            "set the secrets, fix the paths and the kubeconfig, then run again; `shipctl plan` shows the same".into(),
+        ),
+    })
+}
+
+fn count(problems: usize) -> String {
+    if problems == 1 {
+        "1 thing it needs is missing".to_string()
+    } else {
+        format!("{problems} things it needs are missing")
+    }
+}
+
+/// For a live run (`mode` run): refuse when anything it needs is missing.
+pub fn refuse_unmet(
+    mode: crate::effect::Mode,
+    project: &Project,
+    environment_name: &str,
+    environment: &Environment,
+    calls: &[(String, LiteralCall)],
+) -> Result<(), Error> {
+    if mode != crate::effect::Mode::Run {
+        return Ok(());
+    }
+    let problems = problems(project, environment_name, environment, calls);
+    if problems.is_empty() { Ok(()) } else { Err(refusal(&problems)) }
+}
+
+/// The problems of `script` in `environment_name`, for `plan` and `check`: the project
+/// found, the script compiled (a script that does not compile has none to report here).
+pub fn of_script(script: &Path, environment_name: &str) -> Result<Vec<Problem>, Error> {
+    let (script, environment_name) = (script.to_path_buf(), environment_name.to_string());
+    // Compiling recurses as deep as the script nests: on the script thread.
+    super::on_script_thread(move || script_problems(&script, &environment_name))?
+}
+
+/// [`of_script`] on the calling thread (which must be the script thread).
+pub fn problems_here(script: &Path, environment_name: &str) -> Result<Vec<Problem>, Error> {
+    script_problems(script, environment_name)
+}
+
+fn script_problems(script: &Path, environment_name: &str) -> Result<Vec<Problem>, Error> {
+    let path = crate::config::absolute(script);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| Error::usage(format!("cannot read script {}: {error}", script.display()), None))?;
+    let project = Project::discover(&path)?;
+    let environment = project.environment(environment_name)?;
+    let name = project.source_name(&path);
+    let registry = crate::primitives::registry();
+    let sources = crate::engine::SourceMap::default();
+    let limits = &project.config.limits;
+    let preflight = crate::engine::preflight::preflight(limits, &project.root, &name, &text, &sources, Some(&registry));
+    Ok(problems(&project, environment_name, &environment, &preflight.calls))
+}

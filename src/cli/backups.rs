@@ -45,13 +45,43 @@ fn state(store: &Store, record: &BackupRecord, verify: bool) -> &'static str {
     if record.verified { "verified" } else { "unverified" }
 }
 
-/// `shipctl backups`.
+/// `shipctl backups`: find the stores, list their backups, print them.
 pub fn backups(args: BackupsArgs) -> i32 {
+    let stores = match stores(&args) {
+        Ok(stores) => stores,
+        Err(code) => return code,
+    };
+    let listed = match list(&args, &stores) {
+        Ok(listed) => listed,
+        Err(code) => return code,
+    };
+    if args.output == OutputFormat::Json {
+        match serde_json::to_string_pretty(&listed) {
+            Ok(json) => output::outln(&json),
+            Err(error) => output::err(&format!("error: {error}\n")),
+        }
+        return exit_codes::SUCCESS;
+    }
+    if listed.is_empty() {
+        let dirs: Vec<String> = stores.iter().map(|store| store.dir.display().to_string()).collect();
+        output::outln(&format!("no backups in {}", dirs.join(", ")));
+        return exit_codes::SUCCESS;
+    }
+    print_table(&listed);
+    if !args.verify {
+        output::outln("(sizes checked; --verify recomputes every sha256)");
+    }
+    exit_codes::SUCCESS
+}
+
+/// The backup stores to list: the environment's, or all of the project's. Err: the
+/// exit code after an error was printed.
+fn stores(args: &BackupsArgs) -> Result<Vec<Store>, i32> {
     let project = match Project::discover(&args.root) {
         Ok(project) => project,
         Err(error) => {
             output::print_error(&Error::Config(error));
-            return exit_codes::USAGE;
+            return Err(exit_codes::USAGE);
         }
     };
     let stores = match &args.env {
@@ -59,18 +89,25 @@ pub fn backups(args: BackupsArgs) -> i32 {
             Ok(environment) => vec![Store::new(project.backup_dir(&environment))],
             Err(error) => {
                 output::print_error(&Error::Config(error));
-                return exit_codes::USAGE;
+                return Err(exit_codes::USAGE);
             }
         },
         None => all_stores(&project, None),
     };
+    Ok(stores)
+}
+
+/// The backups in `stores` (of the environment asked for), each with its state,
+/// oldest first; a store's problems are printed as warnings. Err: the exit code after
+/// an error was printed.
+fn list(args: &BackupsArgs, stores: &[Store]) -> Result<Vec<Listed>, i32> {
     let mut listed = Vec::new();
-    for store in &stores {
+    for store in stores {
         let (records, problems) = match store.list() {
             Ok(found) => found,
             Err(error) => {
                 output::print_error(&Error::usage(error.message, error.help));
-                return exit_codes::INTERNAL;
+                return Err(exit_codes::INTERNAL);
             }
         };
         for problem in problems {
@@ -86,18 +123,11 @@ pub fn backups(args: BackupsArgs) -> i32 {
         }
     }
     listed.sort_by(|a, b| (&a.record.created_at, &a.record.id).cmp(&(&b.record.created_at, &b.record.id)));
-    if args.output == OutputFormat::Json {
-        match serde_json::to_string_pretty(&listed) {
-            Ok(json) => output::outln(&json),
-            Err(error) => output::err(&format!("error: {error}\n")),
-        }
-        return exit_codes::SUCCESS;
-    }
-    if listed.is_empty() {
-        let dirs: Vec<String> = stores.iter().map(|store| store.dir.display().to_string()).collect();
-        output::outln(&format!("no backups in {}", dirs.join(", ")));
-        return exit_codes::SUCCESS;
-    }
+    Ok(listed)
+}
+
+/// `listed` as a table for people, one backup a line.
+fn print_table(listed: &[Listed]) {
     let id_width = listed.iter().map(|item| item.record.id.len()).max().unwrap_or(2).max(2);
     let source_width = listed.iter().map(|item| item.record.source.len().min(40)).max().unwrap_or(6).max(6);
     let env_width = listed.iter().map(|item| item.record.environment.len()).max().unwrap_or(3).max(3);
@@ -105,7 +135,7 @@ pub fn backups(args: BackupsArgs) -> i32 {
         "{:<id_width$}  {:<8}  {:<source_width$}  {:<env_width$}  {:<24}  {:>10}  {:<10}  LABEL",
         "ID", "KIND", "SOURCE", "ENV", "CREATED", "BYTES", "STATE"
     ));
-    for item in &listed {
+    for item in listed {
         let record = &item.record;
         let source: String = record.source.chars().take(40).collect();
         output::outln(
@@ -123,8 +153,4 @@ pub fn backups(args: BackupsArgs) -> i32 {
             .trim_end(),
         );
     }
-    if !args.verify {
-        output::outln("(sizes checked; --verify recomputes every sha256)");
-    }
-    exit_codes::SUCCESS
 }

@@ -11,7 +11,7 @@ use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
 use crate::base::time::format_duration;
-use crate::effect::{Call, Effect, EffectReport, Halt};
+use crate::effect::{Call, Effect, EffectError, EffectReport, Halt};
 use crate::effect::{Event, Level, Reporter};
 use crate::engine::{Sources, render, render_parts};
 use crate::error::Error;
@@ -167,11 +167,7 @@ impl Reporter for Human {
         let color = self.color;
         match event {
             Event::RunStarted { run_id, script, environment, mode, journal } => {
-                let verb = mode.as_str();
-                self.line(&paint(color, bold(), &format!("{verb} {run_id} · {script} · env {environment}")));
-                if let Some(journal) = journal {
-                    self.line(&paint(color, dim(), &format!("journal {}", journal.display())));
-                }
+                self.run_started(&format!("{} {run_id} · {script} · env {environment}", mode.as_str()), *journal);
             }
             Event::StepStarted { name, depth } => {
                 self.depth = *depth;
@@ -186,42 +182,15 @@ impl Reporter for Human {
                 }
                 self.depth = *depth;
             }
-            Event::EffectStarted { effect } => {
-                if self.terminal {
-                    let spinner = indicatif::ProgressBar::new_spinner();
-                    spinner.set_message(format!("{}{} {}", self.indent(), effect.kind, summarize_args(&effect.args)));
-                    spinner.enable_steady_tick(Duration::from_millis(100));
-                    self.spinner = Some(spinner);
-                }
-            }
+            Event::EffectStarted { effect } => self.effect_started(effect),
             Event::EffectProgress { message, .. } => match &self.spinner {
                 Some(spinner) => spinner.set_message(format!("{}{message}", self.indent())),
                 None => outln(&paint(color, dim(), &format!("{}… {message}", self.indent()))),
             },
             Event::EffectFinished { effect, result, duration, replayed_from } => {
-                if let Some(spinner) = self.spinner.take() {
-                    spinner.finish_and_clear();
-                }
-                let mut line = effect_line(effect, result.is_ok(), *duration, color, &self.indent());
-                if let Some(run) = replayed_from {
-                    line.push_str(&paint(color, dim(), &format!(" replayed from {run}")));
-                }
-                outln(&line);
-                if let Some(summary) = result_summary(result.ok()) {
-                    outln(&paint(color, dim(), &format!("{}    {summary}", self.indent())));
-                }
-                if let Err(error) = result {
-                    outln(&paint(color, red(), &format!("{}    {}", self.indent(), error.message)));
-                }
+                self.effect_finished(effect, *result, *duration, *replayed_from);
             }
-            Event::Log { level, message, .. } => {
-                let text = match level {
-                    Level::Warn => paint(color, yellow(), &format!("{}warn: {message}", self.indent())),
-                    Level::Debug => paint(color, dim(), &format!("{}debug: {message}", self.indent())),
-                    Level::Info => format!("{}{message}", self.indent()),
-                };
-                self.line(&text);
-            }
+            Event::Log { level, message, .. } => self.log_line(*level, message),
             Event::Output { text } => {
                 for line in text.lines() {
                     self.line(&format!("{}{line}", self.indent()));
@@ -245,6 +214,64 @@ impl Reporter for Human {
                 }
             }
         }
+    }
+}
+
+/// The event stages of [`Human`]'s report that take more than a line or two.
+impl Human {
+    /// A run started: its headline, and where its journal is.
+    fn run_started(&mut self, headline: &str, journal: Option<&std::path::Path>) {
+        let color = self.color;
+        self.line(&paint(color, bold(), headline));
+        if let Some(journal) = journal {
+            self.line(&paint(color, dim(), &format!("journal {}", journal.display())));
+        }
+    }
+
+    /// An effect started: on a terminal, a spinner says which until it finishes.
+    fn effect_started(&mut self, effect: &Effect) {
+        if self.terminal {
+            let spinner = indicatif::ProgressBar::new_spinner();
+            spinner.set_message(format!("{}{} {}", self.indent(), effect.kind, summarize_args(&effect.args)));
+            spinner.enable_steady_tick(Duration::from_millis(100));
+            self.spinner = Some(spinner);
+        }
+    }
+
+    /// An effect finished: its line, its result's summary, and its error if it failed.
+    fn effect_finished(
+        &mut self,
+        effect: &Effect,
+        result: Result<&Value, &EffectError>,
+        duration: Duration,
+        replayed_from: Option<&str>,
+    ) {
+        let color = self.color;
+        if let Some(spinner) = self.spinner.take() {
+            spinner.finish_and_clear();
+        }
+        let mut line = effect_line(effect, result.is_ok(), duration, color, &self.indent());
+        if let Some(run) = replayed_from {
+            line.push_str(&paint(color, dim(), &format!(" replayed from {run}")));
+        }
+        outln(&line);
+        if let Some(summary) = result_summary(result.ok()) {
+            outln(&paint(color, dim(), &format!("{}    {summary}", self.indent())));
+        }
+        if let Err(error) = result {
+            outln(&paint(color, red(), &format!("{}    {}", self.indent(), error.message)));
+        }
+    }
+
+    /// A script's log line, marked and colored by its level.
+    fn log_line(&mut self, level: Level, message: &str) {
+        let color = self.color;
+        let text = match level {
+            Level::Warn => paint(color, yellow(), &format!("{}warn: {message}", self.indent())),
+            Level::Debug => paint(color, dim(), &format!("{}debug: {message}", self.indent())),
+            Level::Info => format!("{}{message}", self.indent()),
+        };
+        self.line(&text);
     }
 }
 

@@ -140,48 +140,9 @@ pub fn preflight(
         };
         ast.set_source(name.as_str());
         let analysis = analyze(&ast);
-        check_calls(&ast, &analysis, &name, registry, &mut result.errors);
-        check_literal_arguments(&ast, &analysis, &name, registry, &mut result.argument_errors);
-        if let Some(registry) = registry {
-            super::calls::check_functions(&ast, &analysis, &name, registry, &mut result.errors);
-            let primitive_calls = analysis.calls.iter().filter(|call| registry.get(&call.function).is_some());
-            result.calls.extend(primitive_calls.map(|call| (name.clone(), call.clone())));
-        }
-        result.computed_params |= analysis.computed_params;
-        result.params.extend(analysis.params.iter().map(|param| ParamRead {
-            name: param.name.clone(),
-            required: param.required,
-            location: location(&name, param.position),
-        }));
-        for (path, position) in &analysis.imports {
-            let target = match locate(&root, Some(&name), path) {
-                Ok(target) => target,
-                Err(message) => {
-                    result.errors.push(import_error(message, &name, *position));
-                    continue;
-                }
-            };
-            if visited.contains(target.name()) {
-                continue;
-            }
-            // `visited` holds the main script besides the modules.
-            if visited.len() > limits.max_modules {
-                result.errors.push(import_error(
-                    format!(
-                        "the scripts import more than {} modules in all; raise [limits] max_modules if they really need more",
-                        limits.max_modules
-                    ),
-                    &name,
-                    *position,
-                ));
-                continue;
-            }
-            visited.insert(target.name().to_string());
-            match load(&target) {
-                Ok(text) => pending.push((target.name().to_string(), text)),
-                Err(message) => result.errors.push(import_error(message, &name, *position)),
-            }
-        }
+        check_file(&ast, &analysis, &name, registry, &mut result);
+        let imports = Imports { root: &root, importer: &name, max_modules: limits.max_modules };
+        imports.follow(&analysis, &mut visited, &mut pending, &mut result.errors);
         if name == main_name {
             result.main = Some(ast);
         } else {
@@ -193,6 +154,73 @@ pub fn preflight(
         key(a).cmp(&key(b))
     });
     result
+}
+
+/// The checks of one compiled file: its calls, literal arguments, functions, and the
+/// params it reads.
+fn check_file(ast: &AST, analysis: &Analysis, name: &str, registry: Option<&Registry>, result: &mut Preflight) {
+    check_calls(ast, analysis, name, registry, &mut result.errors);
+    check_literal_arguments(ast, analysis, name, registry, &mut result.argument_errors);
+    if let Some(registry) = registry {
+        super::calls::check_functions(ast, analysis, name, registry, &mut result.errors);
+        let primitive_calls = analysis.calls.iter().filter(|call| registry.get(&call.function).is_some());
+        result.calls.extend(primitive_calls.map(|call| (name.to_string(), call.clone())));
+    }
+    result.computed_params |= analysis.computed_params;
+    result.params.extend(analysis.params.iter().map(|param| ParamRead {
+        name: param.name.clone(),
+        required: param.required,
+        location: location(name, param.position),
+    }));
+}
+
+/// The imports of one file, resolved below the root and counted against `max_modules`.
+struct Imports<'a> {
+    root: &'a Path,
+    importer: &'a str,
+    max_modules: usize,
+}
+
+impl Imports<'_> {
+    /// Queue each import of `analysis` not yet `visited` onto `pending`, loaded.
+    fn follow(
+        &self,
+        analysis: &Analysis,
+        visited: &mut BTreeSet<String>,
+        pending: &mut Vec<(String, Rc<str>)>,
+        errors: &mut Vec<ScriptError>,
+    ) {
+        let name = self.importer;
+        for (path, position) in &analysis.imports {
+            let target = match locate(self.root, Some(name), path) {
+                Ok(target) => target,
+                Err(message) => {
+                    errors.push(import_error(message, name, *position));
+                    continue;
+                }
+            };
+            if visited.contains(target.name()) {
+                continue;
+            }
+            // `visited` holds the main script besides the modules.
+            if visited.len() > self.max_modules {
+                errors.push(import_error(
+                    format!(
+                        "the scripts import more than {} modules in all; raise [limits] max_modules if they really need more",
+                        self.max_modules
+                    ),
+                    name,
+                    *position,
+                ));
+                continue;
+            }
+            visited.insert(target.name().to_string());
+            match load(&target) {
+                Ok(text) => pending.push((target.name().to_string(), text)),
+                Err(message) => errors.push(import_error(message, name, *position)),
+            }
+        }
+    }
 }
 
 fn load(target: &Target) -> Result<Rc<str>, String> {

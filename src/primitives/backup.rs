@@ -125,6 +125,93 @@ pub(super) fn check_database(database: &str, context: &EffectContext) -> Result<
     postgres::resolve(database, context).map(|_| ())
 }
 
+/// One live backup being taken: its params, context, store, time and label.
+struct Job<'a> {
+    params: &'a BackupParams,
+    context: &'a EffectContext,
+    store: &'a Store,
+    created: SystemTime,
+    label: String,
+}
+
+/// Dump the database `name` into a temporary file of the store, verify the dump lists
+/// entries, and make its record. Also the database as shown.
+fn dump_postgres(job: &Job<'_>, name: &str) -> Result<(BackupRecord, Temporary, String), EffectError> {
+        let (format, extension) = dump_format(job.params)?;
+        let database = postgres::resolve(name, job.context)?;
+        let tools = postgres::Tools::new(job.context);
+        let id = new_id(&database.display, &job.context.environment_name, job.created);
+        let temporary = Temporary::new(job.store.temporary(&id, extension));
+        job.context.progress(&format!("pg_dump {} ({format} format)", database.display));
+        tools.dump(&database, format, temporary.path(), job.context)?;
+        job.context.progress("verifying the dump with pg_restore --list");
+        let entries = tools.list(temporary.path(), job.context)?;
+        if entries == 0 {
+            return Err(EffectError::new(format!("the dump of {} lists no entries", database.display)));
+        }
+        let (sha256, bytes) = hash_file(temporary.path())?;
+        let record = BackupRecord {
+            format: RECORD_FORMAT,
+            file: format!("{id}.{extension}"),
+            id,
+            kind: Kind::Postgres,
+            source: database.source.clone(),
+            target: database.name.clone(),
+            environment: job.context.environment_name.clone(),
+            label: job.label.clone(),
+            format_name: format.to_string(),
+            sha256,
+            bytes,
+            created_at: crate::base::time::rfc3339(job.created),
+            verified: true,
+            run_id: job.context.run_id.clone(),
+        };
+        Ok((record, temporary, database.display))
+}
+
+/// Archive the files source `name` into a temporary file of the store, verify the
+/// archive, and make its record.
+fn archive_files(job: &Job<'_>, name: String) -> Result<(BackupRecord, Temporary, String), EffectError> {
+        let dir = files_dir(&name, job.context)?;
+        let store_dir = job.store.dir.canonicalize().unwrap_or_else(|_| job.store.dir.clone());
+        if store_dir.starts_with(&dir) {
+            return Err(EffectError::new(format!(
+                "the backup store {} is inside {}, the directory to archive",
+                job.store.dir.display(),
+                dir.display()
+            ))
+            .with_help("archive a directory that does not hold the backups, or move [backups] dir"));
+        }
+        let id = new_id(&name, &job.context.environment_name, job.created);
+        let temporary = Temporary::new(job.store.temporary(&id, "tar.gz"));
+        job.context.progress(&format!("archiving {}", dir.display()));
+        let archived = archive::create(&dir, temporary.path(), job.context.deadline())
+            .and_then(|()| {
+                job.context.progress("verifying the archive");
+                archive::verify(temporary.path(), job.context.deadline())
+            })
+            .map_err(|error| archive_error(error, &format!("archiving {}", dir.display()), job.context));
+        archived?;
+        let (sha256, bytes) = hash_file(temporary.path())?;
+        let record = BackupRecord {
+            format: RECORD_FORMAT,
+            file: format!("{id}.tar.gz"),
+            id,
+            kind: Kind::Files,
+            source: name,
+            target: dir.display().to_string(),
+            environment: job.context.environment_name.clone(),
+            label: job.label.clone(),
+            format_name: "tar.gz".to_string(),
+            sha256,
+            bytes,
+            created_at: crate::base::time::rfc3339(job.created),
+            verified: true,
+            run_id: job.context.run_id.clone(),
+        };
+        Ok((record, temporary, String::new()))
+}
+
 fn store_for(context: &EffectContext) -> Store {
     Store::new(context.project.backup_dir(&context.environment))
 }
@@ -190,81 +277,11 @@ impl Primitive for Backup {
     fn live(&self, params: &BackupParams, context: &EffectContext) -> Result<BackupOutput, EffectError> {
         let store = store_for(context);
         store.prepare()?;
-        let created = SystemTime::now();
         let label = params.label.as_ref().map(ToString::to_string).unwrap_or_default();
+        let job = Job { params, context, store: &store, created: SystemTime::now(), label };
         let (record, temporary, database) = match source(params)? {
-            Source::Postgres(name) => {
-                let (format, extension) = dump_format(params)?;
-                let database = postgres::resolve(&name, context)?;
-                let tools = postgres::Tools::new(context);
-                let id = new_id(&database.display, &context.environment_name, created);
-                let temporary = Temporary::new(store.temporary(&id, extension));
-                context.progress(&format!("pg_dump {} ({format} format)", database.display));
-                tools.dump(&database, format, temporary.path(), context)?;
-                context.progress("verifying the dump with pg_restore --list");
-                let entries = tools.list(temporary.path(), context)?;
-                if entries == 0 {
-                    return Err(EffectError::new(format!("the dump of {} lists no entries", database.display)));
-                }
-                let (sha256, bytes) = hash_file(temporary.path())?;
-                let record = BackupRecord {
-                    format: RECORD_FORMAT,
-                    file: format!("{id}.{extension}"),
-                    id,
-                    kind: Kind::Postgres,
-                    source: database.source.clone(),
-                    target: database.name.clone(),
-                    environment: context.environment_name.clone(),
-                    label,
-                    format_name: format.to_string(),
-                    sha256,
-                    bytes,
-                    created_at: crate::base::time::rfc3339(created),
-                    verified: true,
-                    run_id: context.run_id.clone(),
-                };
-                (record, temporary, database.display)
-            }
-            Source::Files(name) => {
-                let dir = files_dir(&name, context)?;
-                let store_dir = store.dir.canonicalize().unwrap_or_else(|_| store.dir.clone());
-                if store_dir.starts_with(&dir) {
-                    return Err(EffectError::new(format!(
-                        "the backup store {} is inside {}, the directory to archive",
-                        store.dir.display(),
-                        dir.display()
-                    ))
-                    .with_help("archive a directory that does not hold the backups, or move [backups] dir"));
-                }
-                let id = new_id(&name, &context.environment_name, created);
-                let temporary = Temporary::new(store.temporary(&id, "tar.gz"));
-                context.progress(&format!("archiving {}", dir.display()));
-                let archived = archive::create(&dir, temporary.path(), context.deadline())
-                    .and_then(|()| {
-                        context.progress("verifying the archive");
-                        archive::verify(temporary.path(), context.deadline())
-                    })
-                    .map_err(|error| archive_error(error, &format!("archiving {}", dir.display()), context));
-                archived?;
-                let (sha256, bytes) = hash_file(temporary.path())?;
-                let record = BackupRecord {
-                    format: RECORD_FORMAT,
-                    file: format!("{id}.tar.gz"),
-                    id,
-                    kind: Kind::Files,
-                    source: name,
-                    target: dir.display().to_string(),
-                    environment: context.environment_name.clone(),
-                    label,
-                    format_name: "tar.gz".to_string(),
-                    sha256,
-                    bytes,
-                    created_at: crate::base::time::rfc3339(created),
-                    verified: true,
-                    run_id: context.run_id.clone(),
-                };
-                (record, temporary, String::new())
-            }
+            Source::Postgres(name) => dump_postgres(&job, &name)?,
+            Source::Files(name) => archive_files(&job, name)?,
         };
         store.commit(temporary.path(), &record)?;
         temporary.keep();

@@ -149,7 +149,7 @@ fn refuse_uncommitted(params: &HelmUpgradeParams, context: &EffectContext) -> Re
         paths.extend(tree.linked.iter().map(ConfinedPath::path));
     }
     paths.extend(values_files(&params.values_files, root)?.iter().map(ConfinedPath::path));
-    let files = crate::run::provenance::uncommitted_paths(root, &paths);
+    let files = crate::providers::git::uncommitted_paths(root, &paths);
     if files.is_empty() {
         return Ok(());
     }

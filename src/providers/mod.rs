@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod backup_store;
+pub mod git;
 pub mod helm;
 pub mod http;
 pub mod kube;

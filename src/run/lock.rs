@@ -306,6 +306,18 @@ async fn release_lease(api: &Api<Lease>, name: &str, holder: &Holder) {
     }
 }
 
+/// What the release lock's thread needs to take, renew and release its Lease.
+struct LeaseTask {
+    root: PathBuf,
+    environment_name: String,
+    environment: Environment,
+    lease: String,
+    namespace_hint: Option<String>,
+    holder: Holder,
+}
+
+/// The release lock as a Lease on the environment's cluster, held by a thread of its
+/// own until the returned lock is dropped.
 fn lease_lock(
     project: &Project,
     environment_name: &str,
@@ -315,80 +327,101 @@ fn lease_lock(
 ) -> Result<ReleaseLock, Error> {
     let name = lease_name(product, environment_name);
     let (result_sender, result) = mpsc::channel::<Result<(), Refusal>>();
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let root = project.root.clone();
-    let environment_name_owned = environment_name.to_string();
-    let environment = environment.clone();
-    let lease = name.clone();
-    let namespace_hint = environment.namespace().map(str::to_string);
-    let held_by = holder.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = LeaseTask {
+        root: project.root.clone(),
+        environment_name: environment_name.to_string(),
+        environment: environment.clone(),
+        lease: name.clone(),
+        namespace_hint: environment.namespace().map(str::to_string),
+        holder,
+    };
     // The lease lives on a thread of its own with its own runtime: the client, the
     // renewals and the release all happen there, whatever the script thread is doing.
     let thread = std::thread::Builder::new()
         .name("release-lock".to_string())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    let _ = result_sender.send(Err(Refusal::Failed(format!("cannot start a runtime: {error}"))));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let taken = tokio::time::timeout(API_BUDGET, async {
-                    let client = crate::providers::kube::client(&root, &environment_name_owned, &environment)
-                        .await
-                        .map_err(|error| Refusal::Failed(error.message))?;
-                    let namespace = namespace_hint.unwrap_or_else(|| client.default_namespace().to_string());
-                    let api: Api<Lease> = Api::namespaced(client, &namespace);
-                    take_lease(&api, &lease, &held_by).await.map(|()| api)
-                })
-                .await
-                .unwrap_or_else(|_| Err(Refusal::Failed("the cluster did not answer in time".to_string())));
-                let api = match taken {
-                    Ok(api) => {
-                        let _ = result_sender.send(Ok(()));
-                        api
-                    }
-                    Err(refusal) => {
-                        let _ = result_sender.send(Err(refusal));
-                        return;
-                    }
-                };
-                let mut renewals = tokio::time::interval(RENEW_EVERY);
-                renewals.tick().await;
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        _ = renewals.tick() => renew_lease(&api, &lease, &held_by).await,
-                    }
-                }
-                let _ = tokio::time::timeout(API_BUDGET, release_lease(&api, &lease, &held_by)).await;
-            });
-        })
+        .spawn(move || keep_lease(task, result_sender, stopped))
         .map_err(|error| Error::Internal(format!("cannot start the release lock's thread: {error}")))?;
     let outcome = result.recv().unwrap_or_else(|_| Err(Refusal::Failed("the release lock's thread died".to_string())));
     match outcome {
         Ok(()) => Ok(ReleaseLock { held: Held::Lease { stop: Some(stop), thread: Some(thread) } }),
         Err(refusal) => {
             let _ = thread.join();
-            Err(match refusal {
-                Refusal::Held(other) => locked(
-                    environment_name,
-                    product,
-                    &other,
-                    format!(
-                        "wait for that run to end; the lock is Lease {name}, and a lease not renewed for {LEASE_SECONDS}s is taken over"
-                    ),
-                ),
-                Refusal::Failed(message) => Error::Policy {
-                    message: format!("cannot take the release lock of environment \"{environment_name}\": {message}"),
-                    help: Some(
-                        "protected environments with a cluster keep their release lock there as a Lease".to_string(),
-                    ),
-                },
-            })
+            Err(lease_refusal(refusal, environment_name, product, &name))
         }
+    }
+}
+
+/// The release lock's thread: acquire the Lease within the API budget and say how that
+/// went on `result_sender`, then hold it until `stopped`.
+fn keep_lease(
+    task: LeaseTask,
+    result_sender: mpsc::Sender<Result<(), Refusal>>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = result_sender.send(Err(Refusal::Failed(format!("cannot start a runtime: {error}"))));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let taken = tokio::time::timeout(API_BUDGET, acquire_lease(&task))
+            .await
+            .unwrap_or_else(|_| Err(Refusal::Failed("the cluster did not answer in time".to_string())));
+        let api = match taken {
+            Ok(api) => {
+                let _ = result_sender.send(Ok(()));
+                api
+            }
+            Err(refusal) => {
+                let _ = result_sender.send(Err(refusal));
+                return;
+            }
+        };
+        hold_lease(&api, &task, stopped).await;
+    });
+}
+
+/// Acquire: connect to the environment's cluster and take the Lease in its namespace.
+async fn acquire_lease(task: &LeaseTask) -> Result<Api<Lease>, Refusal> {
+    let client = crate::providers::kube::client(&task.root, &task.environment_name, &task.environment)
+        .await
+        .map_err(|error| Refusal::Failed(error.message))?;
+    let namespace = task.namespace_hint.clone().unwrap_or_else(|| client.default_namespace().to_string());
+    let api: Api<Lease> = Api::namespaced(client, &namespace);
+    take_lease(&api, &task.lease, &task.holder).await.map(|()| api)
+}
+
+/// Hold: renew the Lease every [`RENEW_EVERY`] until `stopped`, then release it.
+async fn hold_lease(api: &Api<Lease>, task: &LeaseTask, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+    let mut renewals = tokio::time::interval(RENEW_EVERY);
+    renewals.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = renewals.tick() => renew_lease(api, &task.lease, &task.holder).await,
+        }
+    }
+    let _ = tokio::time::timeout(API_BUDGET, release_lease(api, &task.lease, &task.holder)).await;
+}
+
+/// The error a run gets when the Lease `name` could not be taken.
+fn lease_refusal(refusal: Refusal, environment_name: &str, product: &str, name: &str) -> Error {
+    match refusal {
+        Refusal::Held(other) => locked(
+            environment_name,
+            product,
+            &other,
+            format!(
+                "wait for that run to end; the lock is Lease {name}, and a lease not renewed for {LEASE_SECONDS}s is taken over"
+            ),
+        ),
+        Refusal::Failed(message) => Error::Policy {
+            message: format!("cannot take the release lock of environment \"{environment_name}\": {message}"),
+            help: Some("protected environments with a cluster keep their release lock there as a Lease".to_string()),
+        },
     }
 }
 

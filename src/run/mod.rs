@@ -6,6 +6,7 @@ mod lock;
 pub mod needs;
 pub(crate) mod provenance;
 mod recorded;
+mod refusals;
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,10 +18,10 @@ use rhai::Dynamic;
 use serde::Serialize;
 
 pub use recorded::{replay_request, resume_request};
+use refusals::{check_policy_names, refuse_computed_imports, refuse_unclean, refuse_uncommitted};
 
 use crate::base::digest::sha256_hex;
 use crate::base::location::Location;
-use crate::base::suggest::did_you_mean;
 use crate::config::{Environment, Project};
 use crate::effect::{
     EffectContext, EffectReport, Event, Executor, Gate, GateErrorKind, Halt, Live, Mock, Mode, Plan, Registry, Replay,
@@ -28,7 +29,7 @@ use crate::effect::{
 };
 use crate::engine::{self, ScriptError, ScriptErrorKind, ScriptHost, SourceMap, Sources};
 use crate::error::Error;
-use crate::journal::{Footer, Header, JournalWriter, Record, Recording, RunStatus, new_run_id};
+use crate::journal::{Footer, Header, JournalWriter, Record, Recording, RepoState, RunStatus, new_run_id};
 
 /// What to run, and how.
 #[derive(Debug, Clone)]
@@ -144,8 +145,38 @@ pub fn on_script_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
     thread.join().map_err(|_| Error::Internal("the script thread panicked; see the message above".to_string()))
 }
 
-/// Like [`execute`], on the calling thread (which needs a deep enough stack).
+/// Like [`execute`], on the calling thread (which needs a deep enough stack). A run's
+/// stages, each below: prepare, check provenance, open, execute, compensate, close.
 pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> Result<RunReport, Error> {
+    let prepared = prepare(&request)?;
+    let repo = check_provenance(&request, &prepared)?;
+    let opened = open(&request, prepared, repo, reporter)?;
+    let error = execute_script(&opened);
+    let compensated = compensate_after(&request, &opened, error);
+    close(request, opened, compensated)
+}
+
+/// What preparing a run found: the script, its project and environment, the registry,
+/// and the preflighted script with its modules. Nothing is opened or locked yet.
+struct Prepared {
+    started: Instant,
+    started_at: SystemTime,
+    script_path: PathBuf,
+    text: String,
+    project: Project,
+    script: String,
+    environment: Environment,
+    registry: Registry,
+    sources: SourceMap,
+    limits: crate::config::Limits,
+    known_params: Vec<String>,
+    main: rhai::AST,
+    modules: BTreeMap<String, rhai::AST>,
+}
+
+/// Prepare: read the script, find its project and environment, build the registry,
+/// check policy names, and preflight the scripts and the params given.
+fn prepare(request: &RunRequest) -> Result<Prepared, Error> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     let script_path = crate::config::absolute(&request.script);
@@ -190,54 +221,84 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         return Err(Error::Internal("preflight returned no script".to_string()));
     };
     main.set_source(script.as_str());
+    let modules = preflight.modules;
+    Ok(Prepared {
+        started,
+        started_at,
+        script_path,
+        text,
+        project,
+        script,
+        environment,
+        registry,
+        sources,
+        limits,
+        known_params,
+        main,
+        modules,
+    })
+}
 
+/// Check provenance: the repository's state for the header, and for a protected run
+/// the refusal of a dirty tree, uncommitted files and computed imports.
+fn check_provenance(request: &RunRequest, prepared: &Prepared) -> Result<Option<RepoState>, Error> {
+    let Prepared { project, environment, script, script_path, main, .. } = prepared;
     let journal_dir = project.journal_dir();
     let repo = provenance::repo_state(&project.root, &journal_dir);
     if environment.protected && request.mode == Mode::Run {
         refuse_unclean(&request.environment, &project.root, &journal_dir, repo.as_ref())?;
         let mut used = vec![script_path.clone()];
         // `std/...` modules are embedded in shipctl, not files.
-        let files = preflight.modules.keys().filter(|module| !module.starts_with(engine::STD_PREFIX));
+        let files = prepared.modules.keys().filter(|module| !module.starts_with(engine::STD_PREFIX));
         used.extend(files.map(|module| project.root.join(module)));
         used.extend(project.config_path.clone());
         refuse_uncommitted(&request.environment, &project.root, &used)?;
-        let modules = preflight.modules.iter().map(|(name, ast)| (name.as_str(), ast));
-        refuse_computed_imports(&request.environment, std::iter::once((script.as_str(), &main)).chain(modules))?;
+        let modules = prepared.modules.iter().map(|(name, ast)| (name.as_str(), ast));
+        refuse_computed_imports(&request.environment, std::iter::once((script.as_str(), main)).chain(modules))?;
     }
+    Ok(repo)
+}
 
+/// An opened run: the release lock held until the run is closed, the script host
+/// around the gate (journal header written, start reported) and the engine.
+struct Opened {
+    _lock: Option<lock::ReleaseLock>,
+    started: Instant,
+    run_id: String,
+    script: String,
+    limits: crate::config::Limits,
+    sources: SourceMap,
+    main: rhai::AST,
+    journal_path: Option<PathBuf>,
+    host: Rc<ScriptHost>,
+    engine: rhai::Engine,
+}
+
+/// Open: take the release lock, create the journal and write its header, build the
+/// context, executor and gate, report the start, and build the script host and engine.
+fn open(
+    request: &RunRequest,
+    prepared: Prepared,
+    repo: Option<RepoState>,
+    reporter: Box<dyn Reporter + Send>,
+) -> Result<Opened, Error> {
     let run_id = new_run_id();
-    // Held until this function returns, however the run ends.
+    // Held until the run is closed, however it ends.
     let _lock = lock::for_run(
         request.mode,
-        &project,
+        &prepared.project,
         &request.environment,
-        &environment,
-        &product_of(&script),
-        &script,
+        &prepared.environment,
+        &product_of(&prepared.script),
+        &prepared.script,
         &run_id,
     )?;
+    let journal_dir = prepared.project.journal_dir();
     let journal = if request.journal { Some(JournalWriter::create(&journal_dir, &run_id)?) } else { None };
-    let header = Header {
-        format: crate::journal::FORMAT_VERSION,
-        run_id: run_id.clone(),
-        mode: request.mode.as_str().to_string(),
-        product: product_of(&script),
-        script: script.clone(),
-        script_sha256: sha256_hex(text.as_bytes()),
-        root: project.root.display().to_string(),
-        repo,
-        shipctl_version: env!("CARGO_PKG_VERSION").to_string(),
-        environment: request.environment.clone(),
-        params: request.params.clone(),
-        user: crate::base::operator::user(),
-        host: provenance::host(),
-        started_at: crate::base::time::rfc3339(started_at),
-        resumed_from: match &request.source {
-            Source::Resume { recording, .. } => Some(recording.run_id.clone()),
-            _ => None,
-        },
-        kube: request.kube.recorded(),
-    };
+    let header = header_for(request, &prepared, &run_id, repo);
+    let Prepared {
+        started, project, script, environment, registry, sources, limits, known_params, main, modules, ..
+    } = prepared;
     let environment_map = environment_map(&request.environment, &environment);
     let mut context = EffectContext::new(
         request.mode,
@@ -250,16 +311,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         reporter,
     );
     context.approved_by = request.approved_by.clone();
-    let executor: Box<dyn Executor> = match (request.source.clone(), request.mode) {
-        (Source::Replay(recording), _) => Box::new(Replay::new(recording)),
-        (Source::Resume { recording, retry_unfinished }, _) => {
-            Box::new(Resume::new(recording, Box::new(Live), retry_unfinished))
-        }
-        (Source::Scenario(mocks), _) => Box::new(Scenario::new(mocks)),
-        (Source::Mode, Mode::Run) => Box::new(Live),
-        (Source::Mode, Mode::Plan | Mode::Replay | Mode::Test) => Box::new(Plan),
-    };
-    let gate = Gate::new(context, registry, executor, journal);
+    let gate = Gate::new(context, registry, executor_for(request), journal);
     gate.append(|| Record::Header(header)).map_err(|error| Error::Internal(error.message))?;
     let journal_path = gate.journal_path();
     gate.context().report(&Event::RunStarted {
@@ -279,15 +331,58 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         limits.clone(),
         sources.clone(),
     ));
-    let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), preflight.modules)
+    let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), modules)
         .with_budget(Rc::clone(&host.budget));
     let engine = engine::build(&host, resolver);
+    Ok(Opened { _lock, started, run_id, script, limits, sources, main, journal_path, host, engine })
+}
 
-    let outcome = catch_unwind(AssertUnwindSafe(|| engine.run_ast(&main)));
-    let mut error = match outcome {
+/// The journal header of the run `prepared` opens as `run_id`.
+fn header_for(request: &RunRequest, prepared: &Prepared, run_id: &str, repo: Option<RepoState>) -> Header {
+    Header {
+        format: crate::journal::FORMAT_VERSION,
+        run_id: run_id.to_string(),
+        mode: request.mode.as_str().to_string(),
+        product: product_of(&prepared.script),
+        script: prepared.script.clone(),
+        script_sha256: sha256_hex(prepared.text.as_bytes()),
+        root: prepared.project.root.display().to_string(),
+        repo,
+        shipctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        environment: request.environment.clone(),
+        params: request.params.clone(),
+        user: crate::base::operator::user(),
+        host: provenance::host(),
+        started_at: crate::base::time::rfc3339(prepared.started_at),
+        resumed_from: match &request.source {
+            Source::Resume { recording, .. } => Some(recording.run_id.clone()),
+            _ => None,
+        },
+        kube: request.kube.recorded(),
+    }
+}
+
+/// The executor a request's source and mode call for.
+fn executor_for(request: &RunRequest) -> Box<dyn Executor> {
+    match (request.source.clone(), request.mode) {
+        (Source::Replay(recording), _) => Box::new(Replay::new(recording)),
+        (Source::Resume { recording, retry_unfinished }, _) => {
+            Box::new(Resume::new(recording, Box::new(Live), retry_unfinished))
+        }
+        (Source::Scenario(mocks), _) => Box::new(Scenario::new(mocks)),
+        (Source::Mode, Mode::Run) => Box::new(Live),
+        (Source::Mode, Mode::Plan | Mode::Replay | Mode::Test) => Box::new(Plan),
+    }
+}
+
+/// Execute: run the script's AST; the script's error, if any (a panic becomes one).
+fn execute_script(opened: &Opened) -> Option<ScriptError> {
+    let Opened { host, engine, main, script, limits, .. } = opened;
+    let outcome = catch_unwind(AssertUnwindSafe(|| engine.run_ast(main)));
+    match outcome {
         // A builtin that swallowed a callback's limit error does not make the run succeed.
-        Ok(Ok(())) => host.limit_error().map(|error| script_error(&host, &error, &script, &limits)),
-        Ok(Err(error)) => Some(script_error(&host, &error, &script, &limits)),
+        Ok(Ok(())) => host.limit_error().map(|error| script_error(host, &error, script, limits)),
+        Ok(Err(error)) => Some(script_error(host, &error, script, limits)),
         Err(_) => Some(ScriptError {
             kind: ScriptErrorKind::Runtime,
             message: "internal error: shipctl panicked while running the script".to_string(),
@@ -296,23 +391,41 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
             trace: Vec::new(),
             step: None,
         }),
-    };
+    }
+}
 
-    // After a failure, compensations undo what they can. A plan shows what they would
-    // do even when it succeeds.
+/// The script's error and the compensations' reports after the compensate stage, and
+/// whether the run had halted before it.
+struct Compensated {
+    error: Option<ScriptError>,
+    reports: Vec<CompensationReport>,
+    halted: bool,
+}
+
+/// Compensate: after a failure, compensations undo what they can. A plan shows what
+/// they would do even when it succeeds.
+fn compensate_after(request: &RunRequest, opened: &Opened, error: Option<ScriptError>) -> Compensated {
+    let Opened { host, engine, script, limits, .. } = opened;
     let compensations = host.take_compensations();
     let halted = host.gate.halt().is_some();
     let run_compensations = !halted && (error.is_some() || request.mode == Mode::Plan);
     let mut compensation_reports = Vec::new();
     if run_compensations && !compensations.is_empty() {
         let failed = error.is_some();
-        compensation_reports = compensate(&host, &engine, &compensations, failed, &script, &limits);
+        compensation_reports = compensate(host, engine, &compensations, failed, script, limits);
     }
     if error.is_none() {
         // A plan's compensations ran only to be shown; they did not fail the plan.
         compensation_reports.clear();
     }
+    Compensated { error, reports: compensation_reports, halted }
+}
 
+/// Close: finish the log and the executor, settle the status, write the footer,
+/// release the engine and the lock, and build the report.
+fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Result<RunReport, Error> {
+    let Opened { _lock, started, run_id, script, sources, journal_path, host, engine, .. } = opened;
+    let Compensated { mut error, reports: compensation_reports, halted } = compensated;
     if let Err(log_error) = host.gate.finish_log()
         && error.is_none()
     {
@@ -483,111 +596,4 @@ fn environment_map(name: &str, environment: &Environment) -> rhai::Map {
     map.insert("name".into(), Dynamic::from(name.to_string()));
     map.insert("protected".into(), Dynamic::from_bool(environment.protected));
     map
-}
-
-/// `allow` and `deny` must name primitives that exist.
-fn check_policy_names(project: &Project, registry: &Registry) -> Result<(), Error> {
-    let names = registry.names();
-    for (environment_name, environment) in &project.config.environments {
-        let listed = environment.allow.iter().flatten().chain(environment.deny.iter());
-        for name in listed {
-            if names.contains(&name.as_str()) {
-                continue;
-            }
-            let help = match did_you_mean(name, names.iter().copied()) {
-                Some(close) => {
-                    format!("did you mean \"{close}\"? Primitives: {}", names.join(", "))
-                }
-                None => format!("primitives: {}", names.join(", ")),
-            };
-            return Err(Error::Config(crate::config::ConfigError {
-                location: None,
-                message: format!(
-                    "[environments.{environment_name}] in {} names \"{name}\", which is not a primitive",
-                    project.config_path.as_deref().map(Path::display).map(|path| path.to_string()).unwrap_or_default()
-                ),
-                help: Some(help),
-            }));
-        }
-    }
-    Ok(())
-}
-
-/// A protected environment runs only what is committed: the script and every file it
-/// uses, each checked with git's own status (a git-ignored file is not committed).
-fn refuse_uncommitted(environment: &str, root: &Path, used: &[PathBuf]) -> Result<(), Error> {
-    let files = provenance::uncommitted_files(root, used);
-    if files.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Policy {
-        message: format!(
-            "environment \"{environment}\" is protected and the run uses files that are not committed: {}",
-            files.join(", ")
-        ),
-        help: Some(
-            "commit them (a git-ignored file must be un-ignored and committed), then run again; `shipctl plan` works on uncommitted scripts"
-                .to_string(),
-        ),
-    })
-}
-
-/// A protected run imports modules only by literal paths, so every module it uses was
-/// checked with git before it starts.
-fn refuse_computed_imports<'a>(
-    environment: &str,
-    scripts: impl Iterator<Item = (&'a str, &'a rhai::AST)>,
-) -> Result<(), Error> {
-    for (name, ast) in scripts {
-        if let Some(position) = provenance::computed_imports(ast).first() {
-            let line = position.line().unwrap_or(0);
-            let column = position.position().unwrap_or(0);
-            return Err(Error::Policy {
-                message: format!(
-                    "{name}:{line}:{column}: environment \"{environment}\" is protected and this import's path is computed while the script runs, so the module cannot be checked for being committed"
-                ),
-                help: Some(
-                    "import modules in protected environments by a literal path: import \"lib/helpers\" as helpers;"
-                        .to_string(),
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A protected environment runs only committed scripts.
-fn refuse_unclean(
-    environment: &str,
-    root: &Path,
-    journal_dir: &Path,
-    repo: Option<&crate::journal::RepoState>,
-) -> Result<(), Error> {
-    match repo {
-        None => Err(Error::Policy {
-            message: format!(
-                "environment \"{environment}\" is protected and the scripts root {} is not in a git repository",
-                root.display()
-            ),
-            help: Some(
-                "protected environments run only committed scripts: put the scripts under version control".to_string(),
-            ),
-        }),
-        Some(state) if state.dirty => {
-            let files = provenance::dirty_files(root, journal_dir);
-            let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
-            Err(Error::Policy {
-                message: format!(
-                    "environment \"{environment}\" is protected and the scripts have uncommitted changes: {}{}",
-                    shown.join(", "),
-                    if files.len() > shown.len() { ", ..." } else { "" }
-                ),
-                help: Some(
-                    "commit (or stash) the changes, then run again; `shipctl plan` works on uncommitted scripts"
-                        .to_string(),
-                ),
-            })
-        }
-        Some(_) => Ok(()),
-    }
 }

@@ -190,6 +190,14 @@ fn map_answer(result: &Map, position: Position) -> Result<Answer, Box<EvalAltRes
 }
 
 pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
+    register_test(engine, host);
+    register_mocks(engine, host);
+    register_run(engine, host);
+    register_assertions(engine);
+}
+
+/// `test(name, fn)`: declares a test, outside any test.
+fn register_test(engine: &mut Engine, host: &Rc<TestHost>) {
     let tests = Rc::clone(host);
     engine.register_fn(
         "test",
@@ -207,7 +215,10 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
             Ok(())
         },
     );
+}
 
+/// `mock` and `mock_error`, for every call of a primitive or its `n`th.
+fn register_mocks(engine: &mut Engine, host: &Rc<TestHost>) {
     let mocks = Rc::clone(host);
     engine.register_fn("mock", move |context: NativeCallContext, kind: ImmutableString, result: Map| {
         let answer = map_answer(&result, context.call_position())?;
@@ -234,7 +245,11 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
             add_mock(&mocks, &context, &kind, Some(call), Answer::Error(message.to_string()))
         },
     );
+}
 
+/// `run` the script under test, and the queries on its result: `effect`, `effects`,
+/// `assert_order`.
+fn register_run(engine: &mut Engine, host: &Rc<TestHost>) {
     let runner = Rc::clone(host);
     engine.register_fn("run", move |context: NativeCallContext, options: Map| run(&runner, &context, &options));
     let runner = Rc::clone(host);
@@ -249,7 +264,10 @@ pub(super) fn register(engine: &mut Engine, host: &Rc<TestHost>) {
     engine.register_fn("assert_order", |context: NativeCallContext, result: Map, kinds: rhai::Array| {
         assert_order(&result, &kinds, context.call_position())
     });
+}
 
+/// `assert`, `assert_eq` and `assert_ne`, each with an optional message.
+fn register_assertions(engine: &mut Engine) {
     engine.register_fn("assert", |context: NativeCallContext, condition: bool| -> Result<(), Box<EvalAltResult>> {
         if condition { Ok(()) } else { Err(error("assertion failed", context.call_position())) }
     });

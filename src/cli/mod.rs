@@ -4,6 +4,7 @@
 
 mod backups;
 mod check;
+mod completions;
 mod demo;
 mod docs;
 mod history;
@@ -12,6 +13,7 @@ pub mod output;
 mod replay;
 mod run;
 mod test;
+mod trace;
 mod watch;
 
 use std::ffi::OsString;
@@ -24,9 +26,9 @@ use crate::exit_codes;
 /// Run release procedures written as Rhai scripts: plan them, run them, journal every
 /// effect.
 #[derive(Debug, Parser)]
-#[command(name = "shipctl", version, about, after_help = exit_codes::TABLE)]
+#[command(name = "shipctl", version = crate::run::provenance::SHIPCTL_VERSION, about, after_help = exit_codes::TABLE)]
 pub struct Cli {
-    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    /// shipctl's own log events on stderr (-v debug: effects, programs, HTTP requests; -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -57,6 +59,10 @@ pub enum Command {
     Docs(DocsArgs),
     /// Run the bundled example release in a throwaway workspace, then plan its production release.
     Demo(DemoArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(ManArgs),
 }
 
 /// Arguments shared by `run` and `plan`.
@@ -184,6 +190,20 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `shipctl completions bash > /etc/bash_completion.d/shipctl`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write shipctl.1 and shipctl-<command>.1 into this directory instead of printing shipctl.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -224,14 +244,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Backups(args) => backups::backups(args),
         Command::Docs(args) => docs::docs(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 
 fn init_tracing(verbose: u8) {
+    // Dependencies' events (hyper, rustls, kube) stay out unless RUST_LOG asks for them.
     let default = match verbose {
         0 => "warn",
-        1 => "shipctl=debug,info",
-        _ => "trace",
+        1 => "warn,shipctl=debug",
+        _ => "warn,shipctl=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

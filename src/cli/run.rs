@@ -7,6 +7,7 @@ use crate::journal::RunStatus;
 use crate::run::{RunReport, RunRequest, execute};
 
 use super::output::{self, Human};
+use super::trace::Traced;
 use super::{OutputFormat, PlanArgs, RunArgs, ScriptArgs};
 
 fn request(args: &ScriptArgs, mode: Mode) -> RunRequest {
@@ -35,6 +36,7 @@ fn print_json(report: &RunReport) {
 pub fn run(args: RunArgs) -> i32 {
     let json = args.script.output == OutputFormat::Json;
     let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
+    let reporter = Box::new(Traced(reporter));
     let mut request = request(&args.script, Mode::Run);
     request.approved_by = args.approved_by.clone();
     match execute(request, reporter) {
@@ -61,7 +63,7 @@ pub fn plan(args: PlanArgs) -> i32 {
     let mut request = request(&args.script, Mode::Plan);
     request.refresh = args.refresh;
     request.journal = args.journal;
-    match execute(request, Box::new(Silent)) {
+    match execute(request, Box::new(Traced(Box::new(Silent)))) {
         Ok(report) => {
             match args.script.output {
                 OutputFormat::Json => print_json(&report),

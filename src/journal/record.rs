@@ -48,6 +48,9 @@ pub struct Header {
     /// The run this one resumes, when it is a resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
+    /// The CI job that ran shipctl (who started it, its page), when it ran in CI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<Box<crate::base::operator::CiIdentity>>,
 }
 
 /// The state of the git repository holding the scripts.

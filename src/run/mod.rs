@@ -213,7 +213,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
         script_sha256: sha256_hex(text.as_bytes()),
         root: project.root.display().to_string(),
         repo,
-        shipctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        shipctl_version: provenance::SHIPCTL_VERSION.to_string(),
         environment: request.environment.clone(),
         params: request.params.clone(),
         user: crate::base::operator::user(),
@@ -223,6 +223,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
             Source::Resume { recording, .. } => Some(recording.run_id.clone()),
             _ => None,
         },
+        ci: crate::base::operator::ci_identity().map(Box::new),
     };
     let environment_map = environment_map(&request.environment, &environment);
     let mut context = EffectContext::new(

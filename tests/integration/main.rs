@@ -6,6 +6,7 @@ mod approve;
 mod backup;
 mod bundled;
 mod cli;
+mod command_line;
 mod errors;
 mod fake_tool;
 mod fuzz;

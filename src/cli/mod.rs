@@ -7,6 +7,7 @@ mod check;
 mod completions;
 mod demo;
 mod docs;
+mod github;
 mod history;
 mod inputs;
 pub mod output;
@@ -71,14 +72,38 @@ pub struct ScriptArgs {
     /// The release script.
     pub script: PathBuf,
     /// The environment: a [environments.<name>] of shipctl.toml, or `local`.
-    #[arg(short, long, default_value = crate::config::LOCAL_ENVIRONMENT)]
+    #[arg(short, long, env = "SHIPCTL_ENV", default_value = crate::config::LOCAL_ENVIRONMENT)]
     pub env: String,
     /// A param for the script, read with param("name"). Repeatable.
     #[arg(short = 's', long = "set", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Output for people, or JSON for programs (on stdout; progress then goes nowhere).
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short, long, value_enum, env = "SHIPCTL_OUTPUT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// `--format`: how errors are reported to a CI system.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// `github`: also report errors and failed tests as GitHub Actions annotations and append a Markdown summary to $GITHUB_STEP_SUMMARY (the default when GITHUB_ACTIONS=true).
+    #[arg(long, value_enum, env = "SHIPCTL_FORMAT")]
+    pub format: Option<CiFormat>,
+}
+
+impl FormatArgs {
+    /// Whether to write GitHub workflow commands: asked for, or running in GitHub Actions.
+    pub fn github(&self) -> bool {
+        match self.format {
+            Some(format) => format == CiFormat::Github,
+            None => std::env::var("GITHUB_ACTIONS").is_ok_and(|value| value == "true"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiFormat {
+    Text,
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -86,8 +111,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
     /// Who approved this run (for `approve` in protected environments), when not asked at the terminal.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "SHIPCTL_APPROVED_BY")]
     pub approved_by: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +127,8 @@ pub struct PlanArgs {
     /// Keep a journal of the plan too.
     #[arg(long)]
     pub journal: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -122,7 +151,7 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub allow_changed_script: bool,
     /// Who approved the rest of the run (for `approve` in protected environments).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "SHIPCTL_APPROVED_BY")]
     pub approved_by: Option<String>,
 }
 
@@ -139,12 +168,19 @@ pub struct TestArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Run only the tests whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Scripts or directories (default: every .rhai under the scripts root).
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]

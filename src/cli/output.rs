@@ -434,3 +434,30 @@ pub fn render_halt(halt: &Halt, color: bool) -> String {
     }
     out
 }
+
+/// How many effects of each class a plan or run has, as terraform counts them:
+/// `10 effects: 6 write, 3 read, 1 notify`. A notification is its own class; the rest
+/// are writes or reads by the primitive's `has_side_effects()`. Compensations excluded.
+pub fn effect_counts(report: &RunReport) -> String {
+    let registry = crate::primitives::registry();
+    let (mut write, mut read, mut notify) = (0, 0, 0);
+    let main = report.effects.iter().filter(|effect| !effect.compensation);
+    for effect in main {
+        match registry.get(effect.kind) {
+            _ if effect.kind == "notify" => notify += 1,
+            Some(primitive) if !primitive.has_side_effects() => read += 1,
+            _ => write += 1,
+        }
+    }
+    let total = write + read + notify;
+    let mut line = format!("{total} effect{}", if total == 1 { "" } else { "s" });
+    let parts: Vec<String> = [(write, "write"), (read, "read"), (notify, "notify")]
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, class)| format!("{count} {class}"))
+        .collect();
+    if !parts.is_empty() {
+        line.push_str(&format!(": {}", parts.join(", ")));
+    }
+    line
+}

@@ -6,6 +6,7 @@ use crate::exit_codes;
 use crate::journal::RunStatus;
 use crate::run::{RunReport, RunRequest, execute};
 
+use super::github;
 use super::output::{self, Human};
 use super::trace::Traced;
 use super::{OutputFormat, PlanArgs, RunArgs, ScriptArgs};
@@ -32,8 +33,26 @@ fn print_json(report: &RunReport) {
     }
 }
 
+/// `--format github`: the report's error as an annotation (on stderr when stdout holds
+/// JSON) and the summary appended to `$GITHUB_STEP_SUMMARY`.
+fn report_to_github(report: &RunReport, json: bool) {
+    if let Some(error) = &report.error {
+        github_print(&[github::script_error_command(error)], json);
+    }
+    github::append_step_summary(&github::summary_markdown(report));
+}
+
+fn github_print(commands: &[String], json: bool) {
+    if json {
+        commands.iter().for_each(|command| output::err(&format!("{command}\n")));
+    } else {
+        github::print(commands);
+    }
+}
+
 /// `shipctl run`.
 pub fn run(args: RunArgs) -> i32 {
+    let github = args.format.github();
     let json = args.script.output == OutputFormat::Json;
     let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
     let reporter = Box::new(Traced(reporter));
@@ -41,6 +60,9 @@ pub fn run(args: RunArgs) -> i32 {
     request.approved_by = args.approved_by.clone();
     match execute(request, reporter) {
         Ok(report) => {
+            if github {
+                report_to_github(&report, json);
+            }
             if json {
                 print_json(&report);
                 if let Some(error) = &report.error {
@@ -53,6 +75,9 @@ pub fn run(args: RunArgs) -> i32 {
         }
         Err(error) => {
             output::print_error(&error);
+            if github {
+                github_print(&github::error_commands(&error), json);
+            }
             error.exit_code()
         }
     }
@@ -60,11 +85,16 @@ pub fn run(args: RunArgs) -> i32 {
 
 /// `shipctl plan`.
 pub fn plan(args: PlanArgs) -> i32 {
+    let github = args.format.github();
+    let json = args.script.output == OutputFormat::Json;
     let mut request = request(&args.script, Mode::Plan);
     request.refresh = args.refresh;
     request.journal = args.journal;
     match execute(request, Box::new(Traced(Box::new(Silent)))) {
         Ok(report) => {
+            if github {
+                report_to_github(&report, json);
+            }
             match args.script.output {
                 OutputFormat::Json => print_json(&report),
                 OutputFormat::Text => {
@@ -81,6 +111,9 @@ pub fn plan(args: PlanArgs) -> i32 {
         }
         Err(error) => {
             output::print_error(&error);
+            if github {
+                github_print(&github::error_commands(&error), json);
+            }
             error.exit_code()
         }
     }

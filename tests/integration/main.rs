@@ -5,6 +5,7 @@
 mod approve;
 mod backup;
 mod bundled;
+mod ci;
 mod cli;
 mod command_line;
 mod errors;

@@ -331,9 +331,7 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
         out.push_str("(no effects)\n");
     }
     let verdict = match &report.error {
-        None => {
-            format!("\n{} effect{} planned; nothing was changed.\n", main.len(), if main.len() == 1 { "" } else { "s" })
-        }
+        None => format!("\n{}; nothing was changed.\n", effect_counts(report)),
         Some(_) => format!(
             "\nthe plan stops at effect {} with an error{}; nothing was changed.\n",
             main.len(),
@@ -347,8 +345,12 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
     let seq = if effect.seq == 0 { "-".to_string() } else { effect.seq.to_string() };
-    let line = format!("{seq:>4}  {:<width$}  {}{mark}", effect.kind, summarize_args(&effect.args));
+    let (inline, maps) = plan_args(&effect.args);
+    let line = format!("{seq:>4}  {:<width$}  {inline}{mark}", effect.kind);
     let mut text = format!("{}\n", line.trim_end());
+    for map_line in maps {
+        text.push_str(&format!("{:>4}  {:<width$}  {map_line}\n", "", ""));
+    }
     if let Some(summary) = result_summary(effect.result.as_ref()) {
         text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, dim(), summary)));
     }
@@ -460,4 +462,35 @@ pub fn effect_counts(report: &RunReport) -> String {
         line.push_str(&format!(": {}", parts.join(", ")));
     }
     line
+}
+
+/// A plan line's arguments: the scalars and lists inline (`repo="app" name="1.4.0"`),
+/// and each map whole, one key per line below the effect, nested maps indented.
+fn plan_args(args: &Value) -> (String, Vec<String>) {
+    let Value::Object(map) = args else {
+        return (args.to_string(), Vec::new());
+    };
+    let inline = map
+        .iter()
+        .filter(|(_, value)| !value.is_object())
+        .map(|(key, value)| format!("{key}={}", short_value(value, 60)));
+    let mut lines = Vec::new();
+    for (key, value) in map.iter().filter(|(_, value)| value.is_object()) {
+        map_lines(key, value, 0, &mut lines);
+    }
+    (inline.collect::<Vec<_>>().join(" "), lines)
+}
+
+/// `key:` and the map's entries below it, `depth` levels in.
+fn map_lines(key: &str, value: &Value, depth: usize, lines: &mut Vec<String>) {
+    let indent = "  ".repeat(depth);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            lines.push(format!("{indent}{key}:"));
+            for (inner, value) in map {
+                map_lines(inner, value, depth + 1, lines);
+            }
+        }
+        other => lines.push(format!("{indent}{key} = {other}")),
+    }
 }

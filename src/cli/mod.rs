@@ -5,6 +5,7 @@
 mod backups;
 mod check;
 mod completions;
+mod definitions;
 mod demo;
 mod docs;
 mod github;
@@ -60,6 +61,8 @@ pub enum Command {
     Docs(DocsArgs),
     /// Run the bundled example release in a throwaway workspace, then plan its production release.
     Demo(DemoArgs),
+    /// Write .d.rhai definition files of every primitive, builtin and std module, for editors.
+    Definitions(DefinitionsArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per command into a directory.
@@ -227,6 +230,13 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DefinitionsArgs {
+    /// Where to write them (created; default: `definitions`).
+    #[arg(default_value = "definitions")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell, e.g. `shipctl completions bash > /etc/bash_completion.d/shipctl`.
     #[arg(value_enum)]
@@ -280,6 +290,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Backups(args) => backups::backups(args),
         Command::Docs(args) => docs::docs(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Definitions(args) => definitions::definitions(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
     }

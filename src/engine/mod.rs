@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod budget;
 mod builtins;
+pub mod definitions;
 mod diagnostic;
 pub mod preflight;
 pub mod resolver;

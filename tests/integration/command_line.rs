@@ -102,3 +102,24 @@ fn journal_user_comes_from_the_system_when_user_is_unset() {
     assert!(!user.is_empty() && user != "unknown", "{header}");
     assert!(header.get("ci").is_none() || std::env::var("GITHUB_ACTIONS").is_ok(), "{header}");
 }
+
+#[test]
+fn definitions_for_editors_name_every_primitive() {
+    let workspace = Workspace::new();
+    let output = workspace.shipctl(&["definitions", "defs"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let global = std::fs::read_to_string(workspace.path().join("defs/shipctl.d.rhai")).unwrap();
+    for name in shipctl::primitives::registry().names() {
+        assert!(global.contains(&format!("fn {name}(args: Map) -> Map;")), "{name} missing");
+    }
+    assert!(global.contains("fn param(name) -> String;"), "{global}");
+    let release = std::fs::read_to_string(workspace.path().join("defs/std-release.d.rhai")).unwrap();
+    assert!(release.contains("module release;") && release.contains("fn deploy(options);"), "{release}");
+    // A symlink where a file goes is refused, not written through.
+    let target = workspace.path().join("elsewhere.txt");
+    std::fs::write(&target, "keep").unwrap();
+    std::fs::remove_file(workspace.path().join("defs/shipctl.d.rhai")).unwrap();
+    std::os::unix::fs::symlink(&target, workspace.path().join("defs/shipctl.d.rhai")).unwrap();
+    assert_eq!(workspace.shipctl(&["definitions", "defs"]).code, 70);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+}

@@ -22,7 +22,8 @@ pub fn check(args: CheckArgs) -> i32 {
     };
     // Compiling recurses as deep as the script nests: do it on the script thread, whose
     // stack the depth limits of shipctl.toml are measured against.
-    match crate::run::on_script_thread(move || check_all(&files)) {
+    let github = args.format.github();
+    match crate::run::on_script_thread(move || check_all(&files, github)) {
         Ok(code) => code,
         Err(error) => {
             output::print_error(&error);
@@ -31,7 +32,7 @@ pub fn check(args: CheckArgs) -> i32 {
     }
 }
 
-fn check_all(files: &[std::path::PathBuf]) -> i32 {
+fn check_all(files: &[std::path::PathBuf], github: bool) -> i32 {
     let registry = crate::primitives::registry();
     let mut failed = 0;
     for file in files {
@@ -44,6 +45,9 @@ fn check_all(files: &[std::path::PathBuf]) -> i32 {
                 failed += 1;
                 output::outln(&format!("error  {}", file.display()));
                 output::print_error(&error);
+                if github {
+                    super::github::print(&super::github::error_commands(&error));
+                }
             }
         }
     }

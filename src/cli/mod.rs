@@ -4,14 +4,18 @@
 
 mod backups;
 mod check;
+mod completions;
+mod definitions;
 mod demo;
 mod docs;
+mod github;
 mod history;
 mod inputs;
 pub mod output;
 mod replay;
 mod run;
 mod test;
+mod trace;
 mod watch;
 
 use std::ffi::OsString;
@@ -24,9 +28,9 @@ use crate::exit_codes;
 /// Run release procedures written as Rhai scripts: plan them, run them, journal every
 /// effect.
 #[derive(Debug, Parser)]
-#[command(name = "shipctl", version, about, after_help = exit_codes::TABLE)]
+#[command(name = "shipctl", version = crate::run::provenance::SHIPCTL_VERSION, about, after_help = exit_codes::TABLE)]
 pub struct Cli {
-    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    /// shipctl's own log events on stderr (-v debug: effects, programs, HTTP requests; -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -57,6 +61,12 @@ pub enum Command {
     Docs(DocsArgs),
     /// Run the bundled example release in a throwaway workspace, then plan its production release.
     Demo(DemoArgs),
+    /// Write .d.rhai definition files of every primitive, builtin and std module, for editors.
+    Definitions(DefinitionsArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(ManArgs),
 }
 
 /// Arguments shared by `run` and `plan`.
@@ -65,14 +75,38 @@ pub struct ScriptArgs {
     /// The release script.
     pub script: PathBuf,
     /// The environment: a [environments.<name>] of shipctl.toml, or `local`.
-    #[arg(short, long, default_value = crate::config::LOCAL_ENVIRONMENT)]
+    #[arg(short, long, env = "SHIPCTL_ENV", default_value = crate::config::LOCAL_ENVIRONMENT)]
     pub env: String,
     /// A param for the script, read with param("name"). Repeatable.
     #[arg(short = 's', long = "set", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Output for people, or JSON for programs (on stdout; progress then goes nowhere).
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short, long, value_enum, env = "SHIPCTL_OUTPUT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// `--format`: how errors are reported to a CI system.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// `github`: also report errors and failed tests as GitHub Actions annotations and append a Markdown summary to $GITHUB_STEP_SUMMARY (the default when GITHUB_ACTIONS=true).
+    #[arg(long, value_enum, env = "SHIPCTL_FORMAT")]
+    pub format: Option<CiFormat>,
+}
+
+impl FormatArgs {
+    /// Whether to write GitHub workflow commands: asked for, or running in GitHub Actions.
+    pub fn github(&self) -> bool {
+        match self.format {
+            Some(format) => format == CiFormat::Github,
+            None => std::env::var("GITHUB_ACTIONS").is_ok_and(|value| value == "true"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiFormat {
+    Text,
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -80,10 +114,12 @@ pub struct RunArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
     /// Who approved this run (for `approve` in protected environments), when not asked at the terminal.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "SHIPCTL_APPROVED_BY")]
     pub approved_by: Option<String>,
     #[command(flatten)]
     pub kube: run::KubeArgs,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +134,8 @@ pub struct PlanArgs {
     pub journal: bool,
     #[command(flatten)]
     pub kube: run::KubeArgs,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +158,7 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub allow_changed_script: bool,
     /// Who approved the rest of the run (for `approve` in protected environments).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "SHIPCTL_APPROVED_BY")]
     pub approved_by: Option<String>,
     #[command(flatten)]
     pub kube: run::KubeArgs,
@@ -139,12 +177,19 @@ pub struct TestArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Run only the tests whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Scripts or directories (default: every .rhai under the scripts root).
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +235,27 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct DefinitionsArgs {
+    /// Where to write them (created; default: `definitions`).
+    #[arg(default_value = "definitions")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `shipctl completions bash > /etc/bash_completion.d/shipctl`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write shipctl.1 and shipctl-<command>.1 into this directory instead of printing shipctl.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -230,14 +296,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Backups(args) => backups::backups(args),
         Command::Docs(args) => docs::docs(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Definitions(args) => definitions::definitions(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 
 fn init_tracing(verbose: u8) {
+    // Dependencies' events (hyper, rustls, kube) stay out unless RUST_LOG asks for them.
     let default = match verbose {
         0 => "warn",
-        1 => "shipctl=debug,info",
-        _ => "trace",
+        1 => "warn,shipctl=debug",
+        _ => "warn,shipctl=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

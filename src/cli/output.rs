@@ -375,9 +375,7 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
         out.push_str("(no effects)\n");
     }
     let verdict = match &report.error {
-        None => {
-            format!("\n{} effect{} planned; nothing was changed.\n", main.len(), if main.len() == 1 { "" } else { "s" })
-        }
+        None => format!("\n{}; nothing was changed.\n", effect_counts(report)),
         Some(_) => format!(
             "\nthe plan stops at effect {} with an error{}; nothing was changed.\n",
             main.len(),
@@ -391,8 +389,12 @@ pub fn render_plan(report: &RunReport, color: bool) -> String {
 fn plan_line(effect: &EffectReport, width: usize, color: bool) -> String {
     let mark = if effect.error.is_some() { paint(color, red(), " ✗") } else { String::new() };
     let seq = if effect.seq == 0 { "-".to_string() } else { effect.seq.to_string() };
-    let line = format!("{seq:>4}  {:<width$}  {}{mark}", effect.kind, summarize_args(&effect.args));
+    let (inline, maps) = plan_args(&effect.args);
+    let line = format!("{seq:>4}  {:<width$}  {inline}{mark}", effect.kind);
     let mut text = format!("{}\n", line.trim_end());
+    for map_line in maps {
+        text.push_str(&format!("{:>4}  {:<width$}  {map_line}\n", "", ""));
+    }
     if let Some(summary) = result_summary(effect.result.as_ref()) {
         text.push_str(&format!("{:>4}  {:<width$}  {}\n", "", "", paint(color, dim(), summary)));
     }
@@ -477,4 +479,62 @@ pub fn render_halt(halt: &Halt, color: bool) -> String {
         ));
     }
     out
+}
+
+/// How many effects of each class a plan or run has, as terraform counts them:
+/// `10 effects: 6 write, 3 read, 1 notify`. A notification is its own class; the rest
+/// are writes or reads by the primitive's `has_side_effects()`. Compensations excluded.
+pub fn effect_counts(report: &RunReport) -> String {
+    let registry = crate::primitives::registry();
+    let (mut write, mut read, mut notify) = (0, 0, 0);
+    let main = report.effects.iter().filter(|effect| !effect.compensation);
+    for effect in main {
+        match registry.get(&effect.kind) {
+            _ if effect.kind == "notify" => notify += 1,
+            Some(primitive) if !primitive.has_side_effects() => read += 1,
+            _ => write += 1,
+        }
+    }
+    let total = write + read + notify;
+    let mut line = format!("{total} effect{}", if total == 1 { "" } else { "s" });
+    let parts: Vec<String> = [(write, "write"), (read, "read"), (notify, "notify")]
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, class)| format!("{count} {class}"))
+        .collect();
+    if !parts.is_empty() {
+        line.push_str(&format!(": {}", parts.join(", ")));
+    }
+    line
+}
+
+/// A plan line's arguments: the scalars and lists inline (`repo="app" name="1.4.0"`),
+/// and each map whole, one key per line below the effect, nested maps indented.
+fn plan_args(args: &Value) -> (String, Vec<String>) {
+    let Value::Object(map) = args else {
+        return (args.to_string(), Vec::new());
+    };
+    let inline = map
+        .iter()
+        .filter(|(_, value)| !value.is_object())
+        .map(|(key, value)| format!("{key}={}", short_value(value, 60)));
+    let mut lines = Vec::new();
+    for (key, value) in map.iter().filter(|(_, value)| value.is_object()) {
+        map_lines(key, value, 0, &mut lines);
+    }
+    (inline.collect::<Vec<_>>().join(" "), lines)
+}
+
+/// `key:` and the map's entries below it, `depth` levels in.
+fn map_lines(key: &str, value: &Value, depth: usize, lines: &mut Vec<String>) {
+    let indent = "  ".repeat(depth);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            lines.push(format!("{indent}{key}:"));
+            for (inner, value) in map {
+                map_lines(inner, value, depth + 1, lines);
+            }
+        }
+        other => lines.push(format!("{indent}{key} = {other}")),
+    }
 }

@@ -8,7 +8,9 @@ use crate::journal::RunStatus;
 use crate::providers::kube::KubeOverrides;
 use crate::run::{RunReport, RunRequest, execute};
 
+use super::github;
 use super::output::{self, Human};
+use super::trace::Traced;
 use super::{OutputFormat, PlanArgs, RunArgs, ScriptArgs};
 
 /// `--kubeconfig` and `--kube-context` of run, plan and resume.
@@ -59,20 +61,49 @@ fn print_json(report: &RunReport) {
     }
 }
 
+/// `--format github`: the report's error as an annotation (on stderr when stdout holds
+/// JSON) and the summary appended to `$GITHUB_STEP_SUMMARY`.
+fn report_to_github(report: &RunReport, json: bool) {
+    if let Some(error) = &report.error {
+        github_print(&[github::script_error_command(error)], json);
+    }
+    github::append_step_summary(&github::summary_markdown(report));
+}
+
+fn github_print(commands: &[String], json: bool) {
+    if json {
+        commands.iter().for_each(|command| output::err(&format!("{command}\n")));
+    } else {
+        github::print(commands);
+    }
+}
+
+/// An error before or instead of a report: printed (and annotated under `--format
+/// github`), its exit code returned.
+fn refused(error: &Error, github: bool, json: bool) -> i32 {
+    output::print_error(error);
+    if github {
+        github_print(&github::error_commands(error), json);
+    }
+    error.exit_code()
+}
+
 /// `shipctl run`.
 pub fn run(args: RunArgs) -> i32 {
+    let github = args.format.github();
     let json = args.script.output == OutputFormat::Json;
     let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
+    let reporter = Box::new(Traced(reporter));
     let mut request = match request(&args.script, &args.kube, Mode::Run) {
         Ok(request) => request,
-        Err(error) => {
-            output::print_error(&error);
-            return error.exit_code();
-        }
+        Err(error) => return refused(&error, github, json),
     };
     request.approved_by = args.approved_by.clone();
     match execute(request, reporter) {
         Ok(report) => {
+            if github {
+                report_to_github(&report, json);
+            }
             if json {
                 print_json(&report);
                 if let Some(error) = &report.error {
@@ -83,26 +114,25 @@ pub fn run(args: RunArgs) -> i32 {
             }
             exit_code(&report)
         }
-        Err(error) => {
-            output::print_error(&error);
-            error.exit_code()
-        }
+        Err(error) => refused(&error, github, json),
     }
 }
 
 /// `shipctl plan`.
 pub fn plan(args: PlanArgs) -> i32 {
+    let github = args.format.github();
+    let json = args.script.output == OutputFormat::Json;
     let mut request = match request(&args.script, &args.kube, Mode::Plan) {
         Ok(request) => request,
-        Err(error) => {
-            output::print_error(&error);
-            return error.exit_code();
-        }
+        Err(error) => return refused(&error, github, json),
     };
     request.refresh = args.refresh;
     request.journal = args.journal;
-    match execute(request, Box::new(Silent)) {
+    match execute(request, Box::new(Traced(Box::new(Silent)))) {
         Ok(report) => {
+            if github {
+                report_to_github(&report, json);
+            }
             match args.script.output {
                 OutputFormat::Json => print_json(&report),
                 OutputFormat::Text => {
@@ -118,9 +148,6 @@ pub fn plan(args: PlanArgs) -> i32 {
             output::print_needs(&crate::run::needs::of_script(&args.script.script, &args.script.env));
             exit_code(&report)
         }
-        Err(error) => {
-            output::print_error(&error);
-            error.exit_code()
-        }
+        Err(error) => refused(&error, github, json),
     }
 }

@@ -6,6 +6,7 @@ use crate::run::on_script_thread;
 use crate::testing::{self, TestFailure, TestFile, TestOutcome};
 
 use super::TestArgs;
+use super::github;
 use super::inputs::inputs;
 use super::output::{self, paint, summarize_args};
 
@@ -32,6 +33,13 @@ fn describe(file: &TestFile, failure: &TestFailure, color: bool) -> String {
     out
 }
 
+/// A failed test as an annotation at its assertion, named after the test.
+fn failed_test_command(name: &str, failure: &TestFailure) -> String {
+    let mut error = failure.error.clone();
+    error.message = format!("test \"{name}\" failed: {}", error.message);
+    github::script_error_command(&error)
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}\n")).collect()
 }
@@ -46,6 +54,8 @@ pub fn test(args: TestArgs) -> i32 {
         }
     };
     let color = output::stdout_color();
+    let github = args.format.github();
+    let filter = args.filter.clone();
     let files = on_script_thread(move || {
         let mut files = Vec::new();
         for path in &paths {
@@ -66,14 +76,20 @@ pub fn test(args: TestArgs) -> i32 {
                 }
             };
             output::outln(&paint(color, anstyle::Style::new().bold(), &path.display().to_string()));
-            let file = testing::run_file(path, &mut print);
+            let file = testing::run_file_filtered(path, filter.as_deref(), &mut print);
             if let Some(error) = &file.error {
                 output::print_error(error);
+                if github {
+                    github::print(&github::error_commands(error));
+                }
             }
             for outcome in &file.outcomes {
                 if let Some(failure) = &outcome.failure {
                     output::outln(&format!("\n✗ {}", outcome.name));
                     output::out(&indent(&describe(&file, failure, color)));
+                    if github {
+                        github::print(&[failed_test_command(&outcome.name, failure)]);
+                    }
                 }
             }
             files.push(file);

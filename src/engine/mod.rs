@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod budget;
 mod builtins;
 pub mod calls;
+pub mod definitions;
 mod diagnostic;
 mod known;
 pub mod preflight;

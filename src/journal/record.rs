@@ -53,6 +53,9 @@ pub struct Header {
     /// `kube_context`), over the environment's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kube: BTreeMap<String, String>,
+    /// The CI job that ran shipctl (who started it, its page), when it ran in CI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<Box<crate::base::operator::CiIdentity>>,
 }
 
 /// The state of the git repository holding the scripts.

@@ -94,6 +94,7 @@ impl Primitive for HttpCheck {
         let timeout = params.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut last = String::from("no attempt made");
         for number in 1..=attempts {
+            tracing::debug!(url = %context.redactor().redact_str(&params.url), attempt = number, "GET");
             let started = Instant::now();
             let answer = context.block_on(|| async {
                 let response = client.get(&params.url).timeout(timeout).send().await?;

@@ -101,6 +101,7 @@ fn attempt(
     timeout: Duration,
     context: &EffectContext,
 ) -> Result<u16, Failure> {
+    tracing::debug!(url = %context.redactor().redact_str(url), "POST");
     let request = client.post(url).timeout(timeout).json(body);
     let response = context.block_on(|| request.send()).map_err(Failure::Fatal)?;
     let response = match response {

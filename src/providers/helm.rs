@@ -182,8 +182,10 @@ impl Helm {
     }
 
     async fn spawn(&self, command: &HelmCommand) -> Result<Finished, EffectError> {
+        let argv = command.argv(&self.globals);
+        tracing::debug!(program = %self.program.display(), argv = %self.redactor.redact_str(&argv.join(" ")), "running helm");
         let output = tokio::process::Command::new(&self.program)
-            .args(command.argv(&self.globals))
+            .args(argv)
             .current_dir(&self.root)
             .stdin(Stdio::null())
             .kill_on_drop(true)

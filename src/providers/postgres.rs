@@ -191,6 +191,7 @@ impl Tools {
         context: &EffectContext,
     ) -> Result<String, EffectError> {
         let path = self.program(program)?;
+        tracing::debug!(program = %path.display(), argv = %context.redactor().redact_str(&args.join(" ")), "running a PostgreSQL tool");
         let mut command = tokio::process::Command::new(&path);
         command
             .args(args)

@@ -348,7 +348,7 @@ fn header_for(request: &RunRequest, prepared: &Prepared, run_id: &str, repo: Opt
         script_sha256: sha256_hex(prepared.text.as_bytes()),
         root: prepared.project.root.display().to_string(),
         repo,
-        shipctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        shipctl_version: provenance::SHIPCTL_VERSION.to_string(),
         environment: request.environment.clone(),
         params: request.params.clone(),
         user: crate::base::operator::user(),
@@ -359,6 +359,7 @@ fn header_for(request: &RunRequest, prepared: &Prepared, run_id: &str, repo: Opt
             _ => None,
         },
         kube: request.kube.recorded(),
+        ci: crate::base::operator::ci_identity().map(Box::new),
     }
 }
 

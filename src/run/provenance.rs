@@ -4,6 +4,11 @@
 /// them through here.
 pub use crate::providers::git::{dirty_files, repo_state, uncommitted_files};
 
+/// This build: `0.1.0 (4f2a9c1 2026-12-02)`, the version, commit and build date
+/// `build.rs` found ("unknown" commit outside a git checkout).
+pub const SHIPCTL_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("SHIPCTL_COMMIT"), " ", env!("SHIPCTL_BUILD_DATE"), ")");
+
 /// This machine's host name.
 pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -14,6 +14,7 @@ pub fn junit_report(files: &[TestFile], describe: &dyn Fn(&TestFile, &super::Tes
             status.set_message(error.to_string());
             let mut case = TestCase::new("(loading the test file)", status);
             case.set_classname(file.name.as_str());
+            case.extra.insert("file".into(), file.name.as_str().into());
             suite.add_test_case(case);
         }
         for outcome in &file.outcomes {
@@ -28,6 +29,8 @@ pub fn junit_report(files: &[TestFile], describe: &dyn Fn(&TestFile, &super::Tes
             };
             let mut case = TestCase::new(outcome.name.as_str(), status);
             case.set_classname(file.name.as_str());
+            // GitLab and GitHub's test reporters link a case to its file by this attribute.
+            case.extra.insert("file".into(), file.name.as_str().into());
             case.set_time(outcome.duration);
             suite.add_test_case(case);
         }

@@ -71,6 +71,12 @@ impl TestFile {
 /// Run every test in `path`, calling `on_outcome` as each finishes. Runs on the calling
 /// thread, which needs a deep enough stack (see [`crate::run::execute`]).
 pub fn run_file(path: &Path, on_outcome: &mut dyn FnMut(&TestOutcome)) -> TestFile {
+    run_file_filtered(path, None, on_outcome)
+}
+
+/// [`run_file`], running only the tests whose name contains `filter` (plain text, not a
+/// pattern language: nothing in it is interpreted).
+pub fn run_file_filtered(path: &Path, filter: Option<&str>, on_outcome: &mut dyn FnMut(&TestOutcome)) -> TestFile {
     let started = Instant::now();
     let sources = SourceMap::default();
     let mut file = TestFile {
@@ -80,7 +86,7 @@ pub fn run_file(path: &Path, on_outcome: &mut dyn FnMut(&TestOutcome)) -> TestFi
         sources: Sources::default(),
         duration: Duration::ZERO,
     };
-    match run_file_inner(path, &sources, &mut file, on_outcome) {
+    match run_file_inner(path, filter, &sources, &mut file, on_outcome) {
         Ok(()) => {}
         Err(error) => file.error = Some(error),
     }
@@ -91,6 +97,7 @@ pub fn run_file(path: &Path, on_outcome: &mut dyn FnMut(&TestOutcome)) -> TestFi
 
 fn run_file_inner(
     path: &Path,
+    filter: Option<&str>,
     sources: &SourceMap,
     file: &mut TestFile,
     on_outcome: &mut dyn FnMut(&TestOutcome),
@@ -132,7 +139,7 @@ fn run_file_inner(
             Some("declare one with test(\"name\", || { ... })".to_string()),
         ));
     }
-    for test in tests {
+    for test in tests.into_iter().filter(|test| filter.is_none_or(|filter| test.name.contains(filter))) {
         host.reset();
         let started = Instant::now();
         #[allow(deprecated)]

@@ -5,7 +5,9 @@
 mod approve;
 mod backup;
 mod bundled;
+mod ci;
 mod cli;
+mod command_line;
 mod errors;
 mod fake_tool;
 mod fuzz;

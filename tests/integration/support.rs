@@ -60,6 +60,14 @@ impl Workspace {
             .current_dir(self.path())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
+            // The tests choose these themselves; a CI runner's own must not leak in.
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITLAB_CI")
+            .env_remove("SHIPCTL_ENV")
+            .env_remove("SHIPCTL_OUTPUT")
+            .env_remove("SHIPCTL_FORMAT")
+            .env_remove("SHIPCTL_APPROVED_BY")
             .envs(env.iter().copied())
             .output()
             .expect("run shipctl");

@@ -216,11 +216,12 @@ impl Gate {
     /// Stage 2: the environment's allow/deny lists; a refusal is journaled and fatal.
     fn check_policy(&self, primitive: &dyn ErasedPrimitive, args: &Value, origin: &Location) -> Result<(), GateError> {
         let kind = primitive.name();
-        policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
-            .map_err(|message| {
+        policy::check(kind, primitive.class(), &self.context.environment_name, &self.context.environment).map_err(
+            |message| {
                 let help = Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into());
                 self.refuse(kind, args, origin, GateError { kind: GateErrorKind::Policy, message, help })
-            })
+            },
+        )
     }
 
     /// Stage 3: number the effect, let the executor admit it, and journal the intent

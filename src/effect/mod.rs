@@ -26,7 +26,9 @@ pub use executor::{
 };
 pub use gate::{EffectReport, Gate, GateError, GateErrorKind, argument_message};
 pub use policy::check as check_policy;
-pub use primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive, Primitive, Registry, unknown_argument};
+pub use primitive::{
+    ArgumentError, ArgumentProblem, EffectClass, ErasedPrimitive, Primitive, Registry, unknown_argument,
+};
 pub use replay::{Replay, Resume};
 pub use scenario::{Answer, Mock, Scenario};
 

@@ -6,10 +6,29 @@ use std::any::Any;
 use std::rc::Rc;
 
 use serde::de::{self, DeserializeOwned, Visitor};
-use serde::{Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::{EffectContext, EffectError};
+
+/// What an effect does to the world, declared by its primitive. Resume and policy decide
+/// by it; it is taken from the registry, never from a journal (a journal is untrusted
+/// input and may claim anything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum EffectClass {
+    /// Changes nothing anywhere (`now`, `http_check`, `wait_healthy`, `approve`, plan
+    /// probes): performing it again is harmless, and a compensation has nothing of it to
+    /// undo.
+    Read,
+    /// Tells people (`notify`): changes no system, but cannot be taken back, and a second
+    /// one is seen. A compensation that notifies undoes nothing.
+    Notify,
+    /// Changes a system (`tag`, `helm_upgrade`, `backup`, `restore`, `promote_image`, ...):
+    /// a compensation performing a write is taken to undo the run's finished writes.
+    Write,
+}
 
 /// A deploy primitive scripts can call. One implementation per file in
 /// `src/primitives/`.
@@ -27,11 +46,10 @@ pub trait Primitive: 'static {
     /// Markdown for `shipctl docs <name>`: what it does, arguments, result, plan mode.
     fn doc(&self) -> &'static str;
 
-    /// False for primitives that change nothing anywhere (`now`): policy lets them
-    /// through everywhere.
-    fn has_side_effects(&self) -> bool {
-        true
-    }
+    /// What the effect does: [`EffectClass::Read`] only if it changes nothing anywhere.
+    /// Policy's allow lists let reads through; resume performs an unfinished read again
+    /// without asking, and counts a compensation's writes as undoing finished work.
+    fn class(&self) -> EffectClass;
 
     /// Checks that need config but no outside system (a channel exists, a repo is
     /// declared). Runs in every mode, before the executor.
@@ -51,7 +69,7 @@ pub trait Primitive: 'static {
 pub trait ErasedPrimitive {
     fn name(&self) -> &'static str;
     fn doc(&self) -> &'static str;
-    fn has_side_effects(&self) -> bool;
+    fn class(&self) -> EffectClass;
     /// The argument names, when the parameters are a plain struct.
     fn fields(&self) -> Option<&'static [&'static str]>;
     /// Deserialize arguments into the typed parameters. The error names the argument.
@@ -179,8 +197,8 @@ impl<P: Primitive> ErasedPrimitive for Erased<P> {
         self.primitive.doc()
     }
 
-    fn has_side_effects(&self) -> bool {
-        self.primitive.has_side_effects()
+    fn class(&self) -> EffectClass {
+        self.primitive.class()
     }
 
     fn fields(&self) -> Option<&'static [&'static str]> {

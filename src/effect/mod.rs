@@ -29,7 +29,7 @@ pub use policy::check as check_policy;
 pub use primitive::{
     ArgumentError, ArgumentProblem, EffectClass, ErasedPrimitive, Primitive, Registry, unknown_argument,
 };
-pub use replay::{Replay, Resume};
+pub use replay::{Replay, Resume, Undone, recorded_class, skipped_by_resume, undone_write};
 pub use scenario::{Answer, Mock, Scenario};
 
 /// One primitive call, as data: what the journal records and executors receive. It

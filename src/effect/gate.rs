@@ -238,6 +238,7 @@ impl Gate {
             step: self.current_step(),
             origin,
             compensation: self.is_compensating(),
+            class: self.registry.get(kind).map(|primitive| primitive.class()),
         };
         if let Err(halt) = self.executor.borrow_mut().admit(&effect) {
             return Err(self.halted(halt));
@@ -466,9 +467,10 @@ impl Gate {
         let mut args = args.clone();
         self.context.redactor().redact_value(&mut args);
         let (step, compensation) = (self.current_step(), self.is_compensating());
+        let class = self.registry.get(kind).map(|primitive| primitive.class());
         self.state.borrow_mut().effects.push(EffectReport {
             // Not numbered: it never became an effect of the run or the journal.
-            effect: Effect { seq: 0, kind: kind.into(), step, args, origin: origin.clone(), compensation },
+            effect: Effect { seq: 0, kind: kind.into(), step, args, origin: origin.clone(), compensation, class },
             result: None,
             error: Some(self.context.redactor().redact_str(&format!("refused by policy: {}", error.message))),
             replayed_from: None,

@@ -6,29 +6,10 @@ use std::any::Any;
 use std::rc::Rc;
 
 use serde::de::{self, DeserializeOwned, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserializer, Serialize};
 use serde_json::Value;
 
-use super::{EffectContext, EffectError};
-
-/// What an effect does to the world, declared by its primitive. Resume and policy decide
-/// by it; it is taken from the registry, never from a journal (a journal is untrusted
-/// input and may claim anything).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::Display)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum EffectClass {
-    /// Changes nothing anywhere (`now`, `http_check`, `wait_healthy`, `approve`, plan
-    /// probes): performing it again is harmless, and a compensation has nothing of it to
-    /// undo.
-    Read,
-    /// Tells people (`notify`): changes no system, but cannot be taken back, and a second
-    /// one is seen. A compensation that notifies undoes nothing.
-    Notify,
-    /// Changes a system (`tag`, `helm_upgrade`, `backup`, `restore`, `promote_image`, ...):
-    /// a compensation performing a write is taken to undo the run's finished writes.
-    Write,
-}
+use super::{EffectClass, EffectContext, EffectError};
 
 /// A deploy primitive scripts can call. One implementation per file in
 /// `src/primitives/`.

@@ -154,7 +154,10 @@ fn an_unfinished_write_still_asks_even_when_the_journal_calls_it_a_read() {
     let journal = failed_run(&release);
     let plain = cut_at_intent(&journal, 1, |line| line);
     // A hostile edit: the intent claims to be a read; the class comes from the registry.
-    let claimed = cut_at_intent(&journal, 1, |line| line.replacen('{', "{\"class\":\"read\",", 1));
+    let claimed = cut_at_intent(&journal, 1, |line| {
+        assert!(line.contains("\"class\":\"write\""), "the intent records its class: {line}");
+        line.replace("\"class\":\"write\"", "\"class\":\"read\"")
+    });
     assert!(std::fs::read_to_string(&claimed).unwrap().contains("\"class\":\"read\""));
 
     for cut in [&plain, &claimed] {
@@ -184,4 +187,43 @@ fn an_unfinished_notification_is_sent_again_with_a_warning() {
     let resumed = execute(request, Box::new(Silent)).unwrap();
     assert_eq!(resumed.status, RunStatus::Succeeded, "{:?}", resumed.error);
     assert_eq!(release.webhook.requests().len(), sent + 1, "sent again, once");
+}
+
+#[test]
+fn a_journal_written_before_classes_resumes_by_the_registrys_classes() {
+    let release = release(NOTICE);
+    let journal = failed_run(&release);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains("\"class\":\"notify\""), "{text}");
+    let old = journal.with_file_name("old.jsonl");
+    let stripped: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value.as_object_mut().unwrap().remove("class");
+            value.to_string()
+        })
+        .collect();
+    std::fs::write(&old, stripped.join("\n") + "\n").unwrap();
+    assert!(!std::fs::read_to_string(&old).unwrap().contains("\"class\""));
+
+    let (request, _) = resume_request(&old, false, false).unwrap();
+    let report = execute(request, Box::new(Silent)).unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?} {:?}", report.error, report.halt);
+    assert!(report.effects[0].replayed_from.is_some(), "the tag was skipped");
+    // And an old journal cut in its tag still asks.
+    let cut = cut_at_intent(&old, 1, |line| line);
+    let asked = release.workspace.shipctl(&["resume", cut.to_str().unwrap()]);
+    assert_eq!(asked.code, 5, "{asked:?}");
+    assert!(asked.stderr.contains("--retry-unfinished"), "{}", asked.stderr);
+}
+
+#[test]
+fn a_class_that_is_not_one_is_a_journal_error() {
+    let release = release(NOTICE);
+    let journal = failed_run(&release);
+    let forged = cut_at_intent(&journal, 1, |line| line.replace("\"class\":\"write\"", "\"class\":\"harmless\""));
+    let error = resume_request(&forged, false, false).unwrap_err().to_string();
+    assert!(error.contains("cut-1.jsonl:"), "the line is named: {error}");
+    assert!(error.contains("field class: unknown variant `harmless`"), "{error}");
 }

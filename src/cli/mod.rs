@@ -151,7 +151,7 @@ pub struct ReplayArgs {
 pub struct ResumeArgs {
     /// The failed or killed run's journal.
     pub journal: PathBuf,
-    /// Perform again an effect that was started but never finished (check first whether it took effect).
+    /// Perform again a write that was started but never finished (check first whether it took effect); an unfinished read or notification is performed again without it.
     #[arg(long)]
     pub retry_unfinished: bool,
     /// Resume although the script changed; its finished part must still ask for the same effects.

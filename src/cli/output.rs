@@ -482,17 +482,19 @@ pub fn render_halt(halt: &Halt, color: bool) -> String {
 }
 
 /// How many effects of each class a plan or run has, as terraform counts them:
-/// `10 effects: 6 write, 3 read, 1 notify`. A notification is its own class; the rest
-/// are writes or reads by the primitive's `has_side_effects()`. Compensations excluded.
+/// `10 effects: 6 write, 3 read, 1 notify`, by the primitive's class (the registry's;
+/// an unknown kind counts as a write, as resume takes it). Compensations excluded.
 pub fn effect_counts(report: &RunReport) -> String {
+    use crate::effect::EffectClass;
     let registry = crate::primitives::registry();
     let (mut write, mut read, mut notify) = (0, 0, 0);
     let main = report.effects.iter().filter(|effect| !effect.compensation);
     for effect in main {
-        match registry.get(&effect.kind) {
-            _ if effect.kind == "notify" => notify += 1,
-            Some(primitive) if !primitive.has_side_effects() => read += 1,
-            _ => write += 1,
+        let class = registry.get(&effect.kind).map(|primitive| primitive.class());
+        match class.or(effect.class).unwrap_or(EffectClass::Write) {
+            EffectClass::Read => read += 1,
+            EffectClass::Notify => notify += 1,
+            EffectClass::Write => write += 1,
         }
     }
     let total = write + read + notify;

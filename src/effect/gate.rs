@@ -216,11 +216,12 @@ impl Gate {
     /// Stage 2: the environment's allow/deny lists; a refusal is journaled and fatal.
     fn check_policy(&self, primitive: &dyn ErasedPrimitive, args: &Value, origin: &Location) -> Result<(), GateError> {
         let kind = primitive.name();
-        policy::check(kind, primitive.has_side_effects(), &self.context.environment_name, &self.context.environment)
-            .map_err(|message| {
+        policy::check(kind, primitive.class(), &self.context.environment_name, &self.context.environment).map_err(
+            |message| {
                 let help = Some("change the environment's allow/deny lists in shipctl.toml, or run elsewhere".into());
                 self.refuse(kind, args, origin, GateError { kind: GateErrorKind::Policy, message, help })
-            })
+            },
+        )
     }
 
     /// Stage 3: number the effect, let the executor admit it, and journal the intent
@@ -237,6 +238,7 @@ impl Gate {
             step: self.current_step(),
             origin,
             compensation: self.is_compensating(),
+            class: self.registry.get(kind).map(|primitive| primitive.class()),
         };
         if let Err(halt) = self.executor.borrow_mut().admit(&effect) {
             return Err(self.halted(halt));
@@ -465,9 +467,10 @@ impl Gate {
         let mut args = args.clone();
         self.context.redactor().redact_value(&mut args);
         let (step, compensation) = (self.current_step(), self.is_compensating());
+        let class = self.registry.get(kind).map(|primitive| primitive.class());
         self.state.borrow_mut().effects.push(EffectReport {
             // Not numbered: it never became an effect of the run or the journal.
-            effect: Effect { seq: 0, kind: kind.into(), step, args, origin: origin.clone(), compensation },
+            effect: Effect { seq: 0, kind: kind.into(), step, args, origin: origin.clone(), compensation, class },
             result: None,
             error: Some(self.context.redactor().redact_str(&format!("refused by policy: {}", error.message))),
             replayed_from: None,

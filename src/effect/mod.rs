@@ -27,12 +27,14 @@ pub use executor::{
 pub use gate::{EffectReport, Gate, GateError, GateErrorKind, argument_message};
 pub use policy::check as check_policy;
 pub use primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive, Primitive, Registry, unknown_argument};
-pub use replay::{Replay, Resume};
+pub use replay::{Replay, Resume, Undone, recorded_class, skipped_by_resume, undone_write};
 pub use scenario::{Answer, Mock, Scenario};
 
 /// One primitive call, as data: what the journal records and executors receive. It
 /// lives with the journal (the layer below) so the journal's records embed it.
 pub use crate::journal::Effect;
+/// What an effect does (read, notify, write); see [`Primitive::class`].
+pub use crate::journal::EffectClass;
 
 /// A primitive that failed: the message the script and the journal see.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

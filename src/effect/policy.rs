@@ -2,19 +2,18 @@
 
 use crate::config::Environment;
 
-/// Refuse `kind` where the environment's `allow` list leaves it out or its `deny` list
-/// names it. Primitives without side effects (`now`) always pass.
-pub fn check(
-    kind: &str,
-    has_side_effects: bool,
-    environment_name: &str,
-    environment: &Environment,
-) -> Result<(), String> {
-    if !has_side_effects {
-        return Ok(());
-    }
+use super::EffectClass;
+
+/// Refuse `kind` where the environment's `deny` list names it, or its `allow` list
+/// leaves out a primitive that notifies or writes. A read (`now`, `http_check`) changes
+/// nothing, so an allow list does not need to name it; a deny list naming it still
+/// refuses it, so an environment can keep a read out on purpose.
+pub fn check(kind: &str, class: EffectClass, environment_name: &str, environment: &Environment) -> Result<(), String> {
     if environment.deny.iter().any(|denied| denied == kind) {
         return Err(format!("{kind} is denied in environment \"{environment_name}\" (deny list in shipctl.toml)"));
+    }
+    if class == EffectClass::Read {
+        return Ok(());
     }
     if let Some(allowed) = &environment.allow
         && !allowed.iter().any(|allowed| allowed == kind)
@@ -34,11 +33,15 @@ mod tests {
     #[test]
     fn allow_and_deny_lists() {
         let mut environment = Environment { allow: Some(vec!["notify".into()]), ..Environment::default() };
-        assert!(check("notify", true, "prod", &environment).is_ok());
-        assert!(check("tag", true, "prod", &environment).unwrap_err().contains("allowed there: notify"));
-        assert!(check("now", false, "prod", &environment).is_ok());
+        assert!(check("notify", EffectClass::Notify, "prod", &environment).is_ok());
+        let refused = check("tag", EffectClass::Write, "prod", &environment).unwrap_err();
+        assert!(refused.contains("allowed there: notify"), "{refused}");
+        assert!(check("now", EffectClass::Read, "prod", &environment).is_ok());
+        assert!(check("http_check", EffectClass::Read, "prod", &environment).is_ok(), "a read needs no allow entry");
         environment.allow = None;
-        environment.deny = vec!["tag".into()];
-        assert!(check("tag", true, "prod", &environment).unwrap_err().contains("denied"));
+        environment.deny = vec!["tag".into(), "http_check".into()];
+        assert!(check("tag", EffectClass::Write, "prod", &environment).unwrap_err().contains("denied"));
+        let denied = check("http_check", EffectClass::Read, "prod", &environment).unwrap_err();
+        assert!(denied.contains("denied"), "a deny list keeps even a read out: {denied}");
     }
 }

@@ -9,7 +9,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserializer, Serialize};
 use serde_json::Value;
 
-use super::{EffectContext, EffectError};
+use super::{EffectClass, EffectContext, EffectError};
 
 /// A deploy primitive scripts can call. One implementation per file in
 /// `src/primitives/`.
@@ -27,11 +27,10 @@ pub trait Primitive: 'static {
     /// Markdown for `shipctl docs <name>`: what it does, arguments, result, plan mode.
     fn doc(&self) -> &'static str;
 
-    /// False for primitives that change nothing anywhere (`now`): policy lets them
-    /// through everywhere.
-    fn has_side_effects(&self) -> bool {
-        true
-    }
+    /// What the effect does: [`EffectClass::Read`] only if it changes nothing anywhere.
+    /// Policy's allow lists let reads through; resume performs an unfinished read again
+    /// without asking, and counts a compensation's writes as undoing finished work.
+    fn class(&self) -> EffectClass;
 
     /// Checks that need config but no outside system (a channel exists, a repo is
     /// declared). Runs in every mode, before the executor.
@@ -51,7 +50,7 @@ pub trait Primitive: 'static {
 pub trait ErasedPrimitive {
     fn name(&self) -> &'static str;
     fn doc(&self) -> &'static str;
-    fn has_side_effects(&self) -> bool;
+    fn class(&self) -> EffectClass;
     /// The argument names, when the parameters are a plain struct.
     fn fields(&self) -> Option<&'static [&'static str]>;
     /// Deserialize arguments into the typed parameters. The error names the argument.
@@ -179,8 +178,8 @@ impl<P: Primitive> ErasedPrimitive for Erased<P> {
         self.primitive.doc()
     }
 
-    fn has_side_effects(&self) -> bool {
-        self.primitive.has_side_effects()
+    fn class(&self) -> EffectClass {
+        self.primitive.class()
     }
 
     fn fields(&self) -> Option<&'static [&'static str]> {

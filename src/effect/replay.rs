@@ -1,11 +1,53 @@
 //! The executors that work from a recorded run: [`Replay`] (every result from the
 //! journal; any other effect is a divergence) and [`Resume`] (a failed or killed run's
-//! finished effects from the journal, then live).
+//! finished effects from the journal, then live), and what resume may skip after a
+//! failure ([`undone_write`]).
 
 use crate::journal::{RecordedEffect, RecordedOutcome, Recording};
 
 use super::executor::{Call, Divergence, Executed, Halt, HaltReason, differences};
-use super::{Effect, EffectError, Executor, Request};
+use super::{Effect, EffectClass, EffectError, Executor, Registry, Request};
+
+/// The class of a recorded effect, from the registry: never from the journal, which
+/// anyone can edit. A kind the registry does not know counts as a write, the class that
+/// asks the most of the operator.
+pub fn recorded_class(registry: &Registry, kind: &str) -> EffectClass {
+    registry.get(kind).map_or(EffectClass::Write, |primitive| primitive.class())
+}
+
+/// The effects a resume replays instead of performing: the run's own effects (not its
+/// compensations) up to the first that did not succeed.
+pub fn skipped_by_resume(recording: &Recording) -> impl Iterator<Item = &RecordedEffect> {
+    recording
+        .effects
+        .iter()
+        .filter(|effect| !effect.compensation)
+        .take_while(|effect| matches!(effect.outcome, Some(RecordedOutcome::Succeeded(_))))
+}
+
+/// A write a compensation undid that a resume would skip as finished.
+#[derive(Debug)]
+pub struct Undone<'a> {
+    /// The finished write taken to be undone: the latest one of the compensation's own
+    /// kind (a tag for a tag, an upgrade for a rollback's release), else the latest.
+    pub write: &'a RecordedEffect,
+    /// The compensation's effect that wrote.
+    pub by: &'a RecordedEffect,
+    /// Finished writes besides `write` that the compensations may have undone too.
+    pub others: usize,
+}
+
+/// The first compensation that wrote, and the finished write it is taken to have undone,
+/// when a resume would skip one. A compensation that only reads or notifies undoes
+/// nothing; one that writes is assumed to undo any of the run's finished writes (which
+/// of them it touched is not recorded). Classes come from `registry`.
+pub fn undone_write<'a>(recording: &'a Recording, registry: &Registry) -> Option<Undone<'a>> {
+    let writes = |effect: &&RecordedEffect| recorded_class(registry, &effect.kind) == EffectClass::Write;
+    let by = recording.effects.iter().filter(|effect| effect.compensation).find(writes)?;
+    let skipped: Vec<&RecordedEffect> = skipped_by_resume(recording).filter(writes).collect();
+    let write = skipped.iter().rev().find(|write| write.kind == by.kind).or(skipped.last())?;
+    Some(Undone { write, by, others: skipped.len() - 1 })
+}
 
 fn recorded_call(recorded: &RecordedEffect) -> Call {
     Call {
@@ -148,8 +190,10 @@ enum Decision {
 }
 
 /// Replays a failed or killed run's finished effects (without performing them), then
-/// performs the rest through `live`. An effect whose outcome was never recorded is not
-/// repeated unless the operator said so.
+/// performs the rest through `live`. The recorded run's compensations are left out: they
+/// ran after its failure, and the resumed script registers its own. An effect whose
+/// outcome was never recorded is not repeated unless the operator (or, for a read, the
+/// caller) said so.
 pub struct Resume {
     recording: Recording,
     live: Box<dyn Executor>,
@@ -160,8 +204,10 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// `recording` must not hold compensations (checked by the caller).
-    pub fn new(recording: Recording, live: Box<dyn Executor>, retry_unfinished: bool) -> Self {
+    /// The caller has checked that no compensation undid a write this skips
+    /// ([`undone_write`]); `retry_unfinished` performs an unfinished effect again.
+    pub fn new(mut recording: Recording, live: Box<dyn Executor>, retry_unfinished: bool) -> Self {
+        recording.effects.retain(|effect| !effect.compensation);
         Resume { recording, live, retry_unfinished, next: 0, performing: false, decision: Decision::Perform }
     }
 }
@@ -202,7 +248,7 @@ impl Executor for Resume {
                         self.recording.run_id
                     ),
                     help: Some(
-                        "check by hand whether it happened, then resume with --retry-unfinished to perform it again"
+                        "it changes a system: check by hand whether it happened, then resume with --retry-unfinished to perform it again"
                             .to_string(),
                     ),
                     divergence: None,

@@ -13,8 +13,8 @@ mod writer;
 pub use history::{RunSummary, list_runs};
 pub use reader::{Journal, parse_journal, read_journal};
 pub use record::{
-    Effect, FORMAT_VERSION, Footer, Header, Intent, LogRecord, Outcome, Record, RepoState, RunStatus, StepEvent,
-    StepRecord,
+    Effect, EffectClass, FORMAT_VERSION, Footer, Header, Intent, LogRecord, Outcome, Record, RepoState, RunStatus,
+    StepEvent, StepRecord,
 };
 pub use recording::{RecordedEffect, RecordedOutcome, Recording};
 pub use validate::{MAX_LINE_BYTES, MAX_SEQ};

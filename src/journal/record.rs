@@ -106,6 +106,30 @@ pub struct Effect {
     /// Run by a compensation after a failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compensation: bool,
+    /// The primitive's class when the effect was journaled; absent in journals written
+    /// before classes existed. Informative only: nothing decides by a recorded class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<EffectClass>,
+}
+
+/// What an effect does to the world, declared by its primitive (`Primitive::class`).
+/// Policy and resume decide by the registry's class, never by one read from a journal
+/// (a journal is untrusted input and may claim anything); the journal's intent records
+/// it only for people reading it. Lives with the journal so intents can embed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum EffectClass {
+    /// Changes nothing anywhere (`now`, `http_check`, `wait_healthy`, `approve`, plan
+    /// probes): performing it again is harmless, and a compensation has nothing of it to
+    /// undo.
+    Read,
+    /// Tells people (`notify`): changes no system, but cannot be taken back, and a second
+    /// one is seen. A compensation that notifies undoes nothing.
+    Notify,
+    /// Changes a system (`tag`, `helm_upgrade`, `backup`, `restore`, `promote_image`, ...):
+    /// a compensation performing a write is taken to undo the run's finished writes.
+    Write,
 }
 
 /// An effect about to be handed to the executor.

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 
 /// The approval primitive.
 #[doc = include_str!("docs/approve.md")]
@@ -86,6 +86,10 @@ impl Primitive for Approve {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/approve.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Read
     }
 
     fn live(&self, params: &ApproveParams, context: &EffectContext) -> Result<ApproveOutput, EffectError> {

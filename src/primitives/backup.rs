@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::base::names::{DatabaseName, Label};
 use crate::base::suggest::did_you_mean;
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::backup_store::{BackupRecord, Kind, RECORD_FORMAT, Store, Temporary, hash_file, new_id};
 use crate::providers::{archive, postgres};
 
@@ -262,6 +262,10 @@ impl Primitive for Backup {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/backup.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
     }
 
     fn validate(&self, params: &BackupParams, context: &EffectContext) -> Result<(), EffectError> {

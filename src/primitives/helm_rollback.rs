@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::base::names::{Namespace, ReleaseName};
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::helm::{Helm, HelmCommand, Revision, go_duration};
 use crate::providers::kube::namespace;
 
@@ -79,6 +79,10 @@ impl Primitive for HelmRollback {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/helm_rollback.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
     }
 
     fn validate(&self, params: &HelmRollbackParams, context: &EffectContext) -> Result<(), EffectError> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::base::confined::{ConfinedPath, ConfinedTree};
 use crate::base::names::{ChartReference, ChartVersion, Namespace, ReleaseName};
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::helm::{ChartMetadata, Helm, HelmCommand, Release, go_duration, manifest_diff, parse_json};
 use crate::providers::kube::namespace;
 
@@ -244,6 +244,10 @@ impl Primitive for HelmUpgrade {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/helm_upgrade.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
     }
 
     fn validate(&self, params: &HelmUpgradeParams, context: &EffectContext) -> Result<(), EffectError> {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::http::{CappedBody, attempts_in_words, error_in_words, read_capped};
 
 /// The HTTP check primitive.
@@ -76,6 +76,10 @@ impl Primitive for HttpCheck {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/http_check.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Read
     }
 
     fn validate(&self, params: &HttpCheckParams, _context: &EffectContext) -> Result<(), EffectError> {

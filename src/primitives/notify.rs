@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::base::suggest::did_you_mean;
 use crate::config::{ChannelConfig, ChannelKind, Keep};
 use crate::effect::Event;
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::http::{attempts_in_words, error_in_words};
 
 /// The notify primitive.
@@ -143,6 +143,10 @@ impl Primitive for Notify {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/notify.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Notify
     }
 
     fn validate(&self, params: &NotifyParams, context: &EffectContext) -> Result<(), EffectError> {

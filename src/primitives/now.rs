@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 
 /// The clock primitive.
 #[doc = include_str!("docs/now.md")]
@@ -53,8 +53,8 @@ impl Primitive for Now {
         include_str!("docs/now.md")
     }
 
-    fn has_side_effects(&self) -> bool {
-        false
+    fn class(&self) -> EffectClass {
+        EffectClass::Read
     }
 
     fn live(&self, _params: &NowParams, _context: &EffectContext) -> Result<NowOutput, EffectError> {

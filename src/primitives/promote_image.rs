@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::RegistryScheme;
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::oci::{
     Client, Credentials, ImageReference, Manifest, ManifestKind, Reference, RegistryError, is_digest, short_digest,
 };
@@ -214,6 +214,10 @@ impl Primitive for PromoteImage {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/promote_image.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
     }
 
     fn validate(&self, params: &PromoteParams, _context: &EffectContext) -> Result<(), EffectError> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::base::names::DatabaseName;
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::backup_store::{BackupRecord, Kind, Store, Temporary, all_stores, hash_file};
 use crate::providers::{archive, postgres};
 
@@ -190,6 +190,10 @@ impl Primitive for Restore {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/restore.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
     }
 
     fn validate(&self, params: &RestoreParams, context: &EffectContext) -> Result<(), EffectError> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::confined::{ConfiguredPath, ConfinedPath};
 use crate::base::names::{RemoteName, SemanticVersion, TagName};
 use crate::base::suggest::did_you_mean;
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 
 /// The tag primitive.
 #[doc = include_str!("docs/tag.md")]
@@ -253,6 +253,10 @@ impl Primitive for Tag {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/tag.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
     }
 
     fn validate(&self, params: &TagParams, context: &EffectContext) -> Result<(), EffectError> {

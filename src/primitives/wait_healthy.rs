@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::base::names::{Namespace, WorkloadName};
-use crate::effect::{EffectContext, EffectError, Primitive};
+use crate::effect::{EffectClass, EffectContext, EffectError, Primitive};
 use crate::providers::kube::{api_error, client, namespace};
 
 mod verdict;
@@ -414,6 +414,10 @@ impl Primitive for WaitHealthy {
 
     fn doc(&self) -> &'static str {
         include_str!("docs/wait_healthy.md")
+    }
+
+    fn class(&self) -> EffectClass {
+        EffectClass::Read
     }
 
     fn validate(&self, params: &WaitHealthyParams, context: &EffectContext) -> Result<(), EffectError> {

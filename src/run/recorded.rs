@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::base::confined::ConfinedPath;
 use crate::config::Project;
-use crate::effect::Mode;
+use crate::effect::{EffectClass, Mode, Registry, Undone, recorded_class, undone_write};
 use crate::error::Error;
-use crate::journal::{Journal, Recording, RunStatus, read_journal};
+use crate::journal::{Journal, RecordedEffect, Recording, RunStatus, read_journal};
 
 use super::{RunRequest, Source};
 use crate::base::digest::sha256_hex;
@@ -126,13 +126,73 @@ pub fn replay_request(journal_path: &Path, script: Option<&Path>) -> Result<(Run
     Ok((request, warnings))
 }
 
+/// `step "name"`, or nothing outside a step.
+fn in_step(effect: &RecordedEffect) -> String {
+    effect.step.as_ref().map(|step| format!(" in step \"{step}\"")).unwrap_or_default()
+}
+
+/// Refuse a resume that would skip a write one of the run's compensations undid: the
+/// resumed run would go on as if it were still done.
+fn refuse_undone(recording: &Recording, registry: &Registry) -> Result<(), Error> {
+    let Some(Undone { write, by, others }) = undone_write(recording, registry) else {
+        return Ok(());
+    };
+    let more = match others {
+        0 => String::new(),
+        1 => "; 1 more finished write may have been undone too".to_string(),
+        n => format!("; {n} more finished writes may have been undone too"),
+    };
+    Err(Error::usage(
+        format!(
+            "run {}: its compensation undid effect {} ({}{}) with effect {} ({}), and a resume would skip effect {} as finished{more}",
+            recording.run_id,
+            write.seq,
+            write.kind,
+            in_step(write),
+            by.seq,
+            by.kind,
+            write.seq
+        ),
+        Some(format!(
+            "start a new run, which performs every effect again (check first what effect {} left behind)",
+            by.seq
+        )),
+    ))
+}
+
+/// Whether the effect the run died in may be performed again without the operator's
+/// word: a read changes nothing; a notification may already have been sent, but a
+/// second one only shows twice (a warning says so), while holding the resume until
+/// someone checks a chat channel would block it for nothing. A write needs
+/// `--retry-unfinished`. The class comes from the registry, not from the journal.
+fn retried_without_asking(recording: &Recording, registry: &Registry, warnings: &mut Vec<String>) -> bool {
+    let Some(unfinished) = recording.effects.iter().find(|effect| !effect.compensation && effect.outcome.is_none())
+    else {
+        return false;
+    };
+    match recorded_class(registry, &unfinished.kind) {
+        EffectClass::Read => true,
+        EffectClass::Notify => {
+            warnings.push(format!(
+                "effect {} ({}{}) may have been sent before run {} stopped; it is sent again",
+                unfinished.seq,
+                unfinished.kind,
+                in_step(unfinished),
+                recording.run_id
+            ));
+            true
+        }
+        EffectClass::Write => false,
+    }
+}
+
 /// `shipctl resume <journal>`: the request, and warnings to show.
 pub fn resume_request(
     journal_path: &Path,
     retry_unfinished: bool,
     allow_changed_script: bool,
 ) -> Result<(RunRequest, Vec<String>), Error> {
-    let (journal, recording, warnings) = read(journal_path)?;
+    let (journal, recording, mut warnings) = read(journal_path)?;
     let header = &journal.header;
     if header.mode != Mode::Run.as_str() {
         return Err(Error::usage(
@@ -143,15 +203,9 @@ pub fn resume_request(
     if recording.status == Some(RunStatus::Succeeded) {
         return Err(Error::usage(format!("run {} succeeded: there is nothing to resume", header.run_id), None));
     }
-    if let Some(compensation) = recording.effects.iter().find(|effect| effect.compensation) {
-        return Err(Error::usage(
-            format!(
-                "run {} ran its compensations after it failed (from effect {}, {}): what it had finished was undone, so resuming would skip work that is no longer done",
-                header.run_id, compensation.seq, compensation.kind
-            ),
-            Some("start a new run".to_string()),
-        ));
-    }
+    let registry = crate::primitives::registry();
+    refuse_undone(&recording, &registry)?;
+    let retry_unfinished = retry_unfinished || retried_without_asking(&recording, &registry, &mut warnings);
     let (script, unchanged) = recorded_script(journal_path, &journal)?;
     if !unchanged && !allow_changed_script {
         return Err(Error::usage(

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
-use shipctl::effect::{EffectContext, EffectError, Mode, Primitive, Registry};
+use shipctl::effect::{EffectClass, EffectContext, EffectError, Mode, Primitive, Registry};
 use shipctl::journal::{Record, RunStatus, StepEvent, read_journal};
 
 use crate::support::{HttpServer, Workspace};
@@ -142,6 +142,9 @@ impl Primitive for Boom {
     fn doc(&self) -> &'static str {
         "Panics."
     }
+    fn class(&self) -> EffectClass {
+        EffectClass::Write
+    }
     fn live(&self, _: &BoomParams, _: &EffectContext) -> Result<Nothing, EffectError> {
         panic!("provider bug")
     }
@@ -190,6 +193,9 @@ impl Primitive for Peek {
     }
     fn doc(&self) -> &'static str {
         "Looks at the journal."
+    }
+    fn class(&self) -> EffectClass {
+        EffectClass::Read
     }
     fn live(&self, _: &PeekParams, context: &EffectContext) -> Result<Peeked, EffectError> {
         let path = context.root().join(".shipctl/runs").join(format!("{}.jsonl", context.run_id));

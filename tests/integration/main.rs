@@ -29,6 +29,7 @@ mod real_cluster;
 mod registry;
 mod release_lock;
 mod replay;
+mod resume;
 mod sandbox;
 mod script_tests;
 mod shapes;

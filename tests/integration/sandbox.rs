@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use shipctl::effect::{EffectContext, EffectError, Mode, Primitive, Registry};
+use shipctl::effect::{EffectClass, EffectContext, EffectError, Mode, Primitive, Registry};
 use shipctl::engine::ScriptErrorKind;
 use shipctl::error::Error;
 use shipctl::journal::RunStatus;
@@ -177,6 +177,9 @@ impl Primitive for Counted {
     }
     fn doc(&self) -> &'static str {
         "Counts its calls."
+    }
+    fn class(&self) -> EffectClass {
+        EffectClass::Read
     }
     fn live(&self, _: &NoParams, _: &EffectContext) -> Result<Count, EffectError> {
         Ok(Count { calls: COMPILED_CALLS.fetch_add(1, Ordering::SeqCst) + 1 })

@@ -11,6 +11,7 @@ mod inputs;
 pub mod output;
 mod replay;
 mod run;
+mod run_ref;
 mod test;
 mod watch;
 
@@ -102,8 +103,11 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A run's journal (under .shipctl/runs/).
+    /// A run id as `history` prints it (or a unique prefix of one), or a journal's path (ending in .jsonl).
     pub journal: PathBuf,
+    /// A directory inside the scripts root, whose journals a run id is looked up in (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
     /// Replay this script instead of the one the journal names (needed when that one changed).
     #[arg(long)]
     pub script: Option<PathBuf>,
@@ -111,8 +115,11 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The failed or killed run's journal.
+    /// The failed or killed run: its id as `history` prints it (or a unique prefix of one), or its journal's path.
     pub journal: PathBuf,
+    /// A directory inside the scripts root, whose journals a run id is looked up in (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
     /// Perform again an effect that was started but never finished (check first whether it took effect).
     #[arg(long)]
     pub retry_unfinished: bool,

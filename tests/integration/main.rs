@@ -8,6 +8,7 @@ mod bundled;
 mod cli;
 mod errors;
 mod fake_tool;
+mod fixtures;
 mod fuzz;
 mod helm;
 mod hostile_limits;

@@ -6,6 +6,7 @@ mod backups;
 mod check;
 mod demo;
 mod docs;
+mod export;
 mod history;
 mod inputs;
 pub mod output;
@@ -167,6 +168,12 @@ pub struct HistoryArgs {
     pub root: PathBuf,
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Copy run RUN's journal (an id as listed, a unique prefix, or a path) into DIR inside the project, its secrets redacted.
+    #[arg(long, num_args = 2, value_names = ["RUN", "DIR"])]
+    pub export: Option<Vec<PathBuf>>,
+    /// With --export: overwrite a journal already in DIR.
+    #[arg(long, requires = "export")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

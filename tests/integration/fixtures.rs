@@ -132,3 +132,90 @@ fn a_hostile_or_broken_journal_is_refused() {
     );
     failure(&workspace.shipctl(&["test"]), "this test's mocks would be ignored");
 }
+
+#[test]
+fn an_exported_run_is_a_fixture_the_tests_replay() {
+    let (workspace, id) = recorded();
+    std::fs::remove_file(workspace.path().join("scripts/app/fixtures/prod.jsonl")).unwrap();
+    let output = workspace.shipctl(&["history", "--export", &id[..12], "scripts/app/fixtures/new"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let exported = workspace.path().join(format!("scripts/app/fixtures/new/{id}.jsonl"));
+    assert!(output.stdout.contains(&format!("exported run {id} to ")), "{}", output.stdout);
+    assert!(exported.is_file());
+    workspace.write(
+        "scripts/app/release.test.rhai",
+        &TESTS.replace("fixtures/prod.jsonl", &format!("fixtures/new/{id}.jsonl")),
+    );
+    let tested = workspace.shipctl(&["test"]);
+    assert_eq!(tested.code, 0, "{tested:?}");
+
+    // Never over an existing file, unless --force.
+    let again = workspace.shipctl(&["history", "--export", &id, "scripts/app/fixtures/new"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(again.stderr.contains("exists"), "{}", again.stderr);
+    assert!(again.stderr.contains("--force overwrites it"), "{}", again.stderr);
+    std::fs::write(&exported, "edited").unwrap();
+    let forced = workspace.shipctl(&["history", "--export", &id, "scripts/app/fixtures/new", "--force"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert!(std::fs::read_to_string(&exported).unwrap().starts_with("{\"type\":\"header\""));
+}
+
+#[test]
+fn an_export_redacts_secrets_declared_since_the_run() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    workspace.write("release.rhai", "notify(#{ channel: \"log\", text: \"token tk-4f9a2c81e7 in use\" });\n");
+    let report = workspace.run("release.rhai", &[]);
+    let journal = report.journal.unwrap();
+    assert!(std::fs::read_to_string(&journal).unwrap().contains("tk-4f9a2c81e7"));
+    workspace.write("secrets/token", "tk-4f9a2c81e7\n");
+    workspace.config(
+        "[notify.log]\nkind = \"stdout\"\n\n[secrets.token]\nfile = \"secrets/token\"\n\n[secrets.unset]\nenv = \"SHIPCTL_TEST_UNSET_SECRET\"\n",
+    );
+    let output = workspace.shipctl(&["history", "--export", &report.run_id, "fixtures"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let copy = std::fs::read_to_string(workspace.path().join(format!("fixtures/{}.jsonl", report.run_id))).unwrap();
+    assert!(!copy.contains("tk-4f9a2c81e7"), "{copy}");
+    assert!(copy.contains("token [redacted:token] in use"), "{copy}");
+    assert!(std::fs::read_to_string(&journal).unwrap().contains("tk-4f9a2c81e7"), "the journal itself is untouched");
+    // A secret that cannot be read now cannot be redacted: said.
+    assert!(output.stderr.contains("SHIPCTL_TEST_UNSET_SECRET"), "{}", output.stderr);
+    assert!(output.stderr.contains("cannot be redacted"), "{}", output.stderr);
+}
+
+#[test]
+fn an_export_lands_inside_the_project_or_nowhere() {
+    let (workspace, id) = recorded();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), workspace.path().join("out")).unwrap();
+    let elsewhere = outside.path().join("copy");
+    let cases = [
+        ("../escaped", "lies outside the project root"),
+        (elsewhere.to_str().unwrap(), "lies outside the project root"),
+        ("out", "lies outside the project root"),
+        ("out/deeper", "lies outside the project root"),
+        ("missing/../../x", "does not exist"),
+        ("release.rhai", "is not a directory"),
+    ];
+    workspace.write("release.rhai", "");
+    for (dir, reason) in cases {
+        let output = workspace.shipctl(&["history", "--export", &id, dir]);
+        assert_eq!(output.code, 2, "{dir}: {output:?}");
+        assert!(output.stderr.contains(reason), "{dir}: {}", output.stderr);
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written outside");
+    assert!(!workspace.path().parent().unwrap().join("escaped").exists());
+
+    // A symlink where the copy goes is not written through, even with --force.
+    std::fs::create_dir_all(workspace.path().join("fixtures")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("target"), workspace.path().join(format!("fixtures/{id}.jsonl")))
+        .unwrap();
+    let output = workspace.shipctl(&["history", "--export", &id, "fixtures", "--force"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("symlink"), "{}", output.stderr);
+    assert!(!outside.path().join("target").exists());
+
+    let output = workspace.shipctl(&["history", "--export", "..", "fixtures"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("is not a run id"), "{}", output.stderr);
+}

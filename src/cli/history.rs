@@ -9,8 +9,11 @@ use crate::journal::list_runs;
 use super::output;
 use super::{HistoryArgs, OutputFormat};
 
-/// `shipctl history`.
+/// `shipctl history`, or with `--export` a run's journal copied with its secrets redacted.
 pub fn history(args: HistoryArgs) -> i32 {
+    if let Some([run, dir]) = args.export.as_deref() {
+        return super::export::export(&args.root, run, dir, args.force);
+    }
     let project = match Project::discover(&args.root) {
         Ok(project) => project,
         Err(error) => {

@@ -8,12 +8,14 @@ mod completions;
 mod definitions;
 mod demo;
 mod docs;
+mod export;
 mod github;
 mod history;
 mod inputs;
 pub mod output;
 mod replay;
 mod run;
+mod run_ref;
 mod test;
 mod trace;
 mod watch;
@@ -140,8 +142,11 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A run's journal (under .shipctl/runs/).
+    /// A run id as `history` prints it (or a unique prefix of one), or a journal's path (ending in .jsonl).
     pub journal: PathBuf,
+    /// A directory inside the scripts root, whose journals a run id is looked up in (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
     /// Replay this script instead of the one the journal names (needed when that one changed).
     #[arg(long)]
     pub script: Option<PathBuf>,
@@ -149,8 +154,11 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The failed or killed run's journal.
+    /// The failed or killed run: its id as `history` prints it (or a unique prefix of one), or its journal's path.
     pub journal: PathBuf,
+    /// A directory inside the scripts root, whose journals a run id is looked up in (default: the current directory).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
     /// Perform again a write that was started but never finished (check first whether it took effect); an unfinished read or notification is performed again without it.
     #[arg(long)]
     pub retry_unfinished: bool,
@@ -205,6 +213,12 @@ pub struct HistoryArgs {
     pub root: PathBuf,
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Copy run RUN's journal (an id as listed, a unique prefix, or a path) into DIR inside the project, its secrets redacted.
+    #[arg(long, num_args = 2, value_names = ["RUN", "DIR"])]
+    pub export: Option<Vec<PathBuf>>,
+    /// With --export: overwrite a journal already in DIR.
+    #[arg(long, requires = "export")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

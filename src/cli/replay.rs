@@ -5,6 +5,7 @@ use crate::journal::RunStatus;
 use crate::run::{RunReport, execute, replay_request, resume_request};
 
 use super::output::{self, Human};
+use super::run_ref::journal_path;
 use super::{ReplayArgs, ResumeArgs};
 
 fn warn(warnings: &[String]) {
@@ -13,9 +14,12 @@ fn warn(warnings: &[String]) {
     }
 }
 
-/// `shipctl replay <journal> [--script <path>]`.
+/// `shipctl replay <run> [--script <path>]`: `<run>` is a run id, a unique prefix of
+/// one, or a journal's path.
 pub fn replay(args: ReplayArgs) -> i32 {
-    let (request, warnings) = match replay_request(&args.journal, args.script.as_deref()) {
+    let prepared =
+        journal_path(&args.journal, &args.root).and_then(|journal| replay_request(&journal, args.script.as_deref()));
+    let (request, warnings) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
             output::print_error(&error);
@@ -33,10 +37,11 @@ pub fn replay(args: ReplayArgs) -> i32 {
     finish(&report, "replayed identically")
 }
 
-/// `shipctl resume <journal>`.
+/// `shipctl resume <run>`: a run id, a unique prefix of one, or a journal's path.
 pub fn resume(args: ResumeArgs) -> i32 {
-    let (mut request, warnings) = match resume_request(&args.journal, args.retry_unfinished, args.allow_changed_script)
-    {
+    let prepared = journal_path(&args.journal, &args.root)
+        .and_then(|journal| resume_request(&journal, args.retry_unfinished, args.allow_changed_script));
+    let (mut request, warnings) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
             output::print_error(&error);

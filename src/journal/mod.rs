@@ -4,6 +4,7 @@
 //! that says exactly how far the run got.
 
 mod history;
+mod lookup;
 mod reader;
 mod record;
 mod recording;
@@ -11,6 +12,7 @@ mod validate;
 mod writer;
 
 pub use history::{RunSummary, list_runs};
+pub use lookup::{MAX_RUN_ID, RunLookupError, find_run, is_run_id};
 pub use reader::{Journal, parse_journal, read_journal};
 pub use record::{
     Effect, EffectClass, FORMAT_VERSION, Footer, Header, Intent, LogRecord, Outcome, Record, RepoState, RunStatus,

@@ -20,7 +20,7 @@ use crate::effect::Silent;
 use crate::effect::{Answer, Mock, Mode, value};
 use crate::run::{RunReport, RunRequest, Source, execute_here};
 
-use super::SUFFIX;
+use super::{SUFFIX, fixture};
 
 /// Name and documentation of each test builtin, for `shipctl docs`.
 pub const BUILTINS: &[(&str, &str)] = &[
@@ -42,7 +42,13 @@ pub const BUILTINS: &[(&str, &str)] = &[
          main path in order, `compensations` the effects run by compensations, and\n\
          `compensation_errors` the compensations that failed, with where they were registered.\n\
          Find effects by kind, not by position: `result.effect(kind)`, `result.effects(kind)`,\n\
-         `assert_order(result, kinds)`.",
+         `assert_order(result, kinds)`.\n\n\
+         run(#{ journal: \"fixtures/prod.jsonl\", script?, env?, params? }) answers each effect\n\
+         from a recorded run (a journal inside the scripts root, relative to the test file;\n\
+         `shipctl history --export` makes one), as `shipctl replay` does: `env` and `params`\n\
+         default to the recorded ones, and an effect that differs from the recording (an\n\
+         argument, an effect added or removed) fails the test, naming the effect and both calls.\n\
+         No mocks with a journal.",
     ),
     (
         "effect",
@@ -411,20 +417,30 @@ fn run(host: &TestHost, context: &NativeCallContext, options: &Map) -> Result<Dy
         return Err(error("run belongs inside a test(...)", position));
     }
     for key in options.keys() {
-        if !["script", "env", "params"].contains(&key.as_str()) {
-            let hint = did_you_mean(key, ["script", "env", "params"])
-                .map(|close| format!("; did you mean \"{close}\"?"))
-                .unwrap_or_default();
+        if !OPTIONS.contains(&key.as_str()) {
+            let hint =
+                did_you_mean(key, OPTIONS).map(|close| format!("; did you mean \"{close}\"?")).unwrap_or_default();
             return Err(error(format!("unknown option \"{key}\" to run{hint}"), position));
         }
     }
     let script = script_under_test(host, options.get("script").map(text))
         .map_err(|refused| error(format!("run: {refused}; {}", refused.help), position))?
         .path();
-    let environment = options.get("env").map(text).unwrap_or_else(|| crate::config::LOCAL_ENVIRONMENT.to_string());
+    let fixture = match options.get("journal") {
+        Some(journal) => Some(recorded_run(host, &text(journal)).map_err(|message| error(message, position))?),
+        None => None,
+    };
+    let recorded_env = fixture.as_ref().map(|fixture| fixture.header.environment.clone());
+    let environment =
+        options.get("env").map(text).or(recorded_env).unwrap_or_else(|| crate::config::LOCAL_ENVIRONMENT.to_string());
     let mut request = RunRequest::new(&script, &environment, Mode::Test);
     request.journal = false;
     request.source = Source::Scenario(host.mocks.borrow().clone());
+    if let Some(fixture) = &fixture {
+        request.mode = Mode::Replay;
+        request.params = fixture.header.params.clone();
+        request.source = Source::Replay(fixture.recording.clone());
+    }
     if let Some(params) = options.get("params") {
         let Some(params) = params.read_lock::<Map>() else {
             return Err(error("params must be a map: params: #{ version: \"1.4.0\" }", position));
@@ -433,9 +449,31 @@ fn run(host: &TestHost, context: &NativeCallContext, options: &Map) -> Result<Dy
     }
     let report = execute_here(request, Box::new(Silent))
         .map_err(|refused| error(format!("{} was refused before it ran: {refused}", script.display()), position))?;
+    let diverged =
+        fixture.as_ref().zip(report.halt.as_ref()).and_then(|(fixture, halt)| fixture::divergence(fixture, halt));
     let result = result_map(&report);
     *host.last_run.borrow_mut() = Some(report);
-    Ok(value::to_dynamic(&result))
+    match diverged {
+        Some(message) => Err(error(message, position)),
+        None => Ok(value::to_dynamic(&result)),
+    }
+}
+
+/// The options `run` takes.
+const OPTIONS: [&str; 4] = ["script", "env", "params", "journal"];
+
+/// The recorded run `journal` names (relative to the test file, inside the scripts
+/// root), for a test without mocks: the recording answers every effect.
+fn recorded_run(host: &TestHost, journal: &str) -> Result<fixture::Fixture, String> {
+    if !host.mocks.borrow().is_empty() {
+        return Err(
+            "run: a journal answers every effect from the recorded run, so this test's mocks would be ignored; \
+             remove them, or run without journal"
+                .to_string(),
+        );
+    }
+    let path = confined(host, "journal", journal).map_err(|refused| format!("run: {refused}; {}", refused.help))?;
+    fixture::load(&path).map_err(|message| format!("run: {message}"))
 }
 
 /// The script a test runs: `script` (relative to the test file's directory), else the
@@ -447,11 +485,7 @@ fn script_under_test(host: &TestHost, script: Option<String>) -> Result<Confined
         let base = file.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
         base.strip_suffix(SUFFIX).map(|stem| format!("{stem}.rhai")).unwrap_or(base)
     });
-    let root =
-        Project::discover(&host.directory).map(|project| project.root).unwrap_or_else(|_| host.directory.clone());
-    let root = root.canonicalize().unwrap_or(root);
-    let base = host.directory.strip_prefix(&root).unwrap_or(Path::new(""));
-    let path = ConfinedPath::within(&root, base, "script", &value)?;
+    let path = confined(host, "script", &value)?;
     if !path.is_file() {
         return Err(PathError {
             what: "script".to_string(),
@@ -462,6 +496,16 @@ fn script_under_test(host: &TestHost, script: Option<String>) -> Result<Confined
         });
     }
     Ok(path)
+}
+
+/// `value`, relative to the test file's directory: a file or directory inside the
+/// scripts root. `what` names it in errors.
+fn confined(host: &TestHost, what: &str, value: &str) -> Result<ConfinedPath, PathError> {
+    let root =
+        Project::discover(&host.directory).map(|project| project.root).unwrap_or_else(|_| host.directory.clone());
+    let root = root.canonicalize().unwrap_or(root);
+    let base = host.directory.strip_prefix(&root).unwrap_or(Path::new(""));
+    ConfinedPath::within(&root, base, what, value)
 }
 
 /// What a test sees of a run.

@@ -13,6 +13,7 @@
 //! ```
 
 mod builtins;
+mod fixture;
 mod junit;
 
 use std::path::Path;

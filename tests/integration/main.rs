@@ -10,6 +10,7 @@ mod cli;
 mod command_line;
 mod errors;
 mod fake_tool;
+mod fixtures;
 mod fuzz;
 mod helm;
 mod hostile_limits;

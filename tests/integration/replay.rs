@@ -320,3 +320,79 @@ fn resume_refuses_what_it_cannot_continue_safely() {
     assert_eq!(report.effects[0].replayed_from.as_deref(), Some(failed.run_id.as_str()));
     assert_eq!(report.effects[1].replayed_from, None);
 }
+
+#[test]
+fn replay_and_resume_take_a_run_id_or_a_unique_prefix_as_history_prints_it() {
+    let workspace = workspace();
+    let first = record(&workspace);
+    let id = first.file_stem().unwrap().to_str().unwrap().to_string();
+    let history = workspace.shipctl(&["history"]);
+    assert!(history.stdout.contains(&id), "{}", history.stdout);
+
+    let output = workspace.shipctl(&["replay", &id]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains("replayed identically: 4 effects"), "{}", output.stdout);
+    // A unique prefix, from a subdirectory with --root.
+    std::fs::create_dir_all(workspace.path().join("sub")).unwrap();
+    let output = workspace.shipctl(&["replay", &id[..id.len() - 2], "--root", "sub"]);
+    assert_eq!(output.code, 0, "{output:?}");
+
+    // Two runs share a prefix: both are named, and the exact id still works.
+    std::fs::copy(&first, first.with_file_name(format!("{id}0.jsonl"))).unwrap();
+    let output = workspace.shipctl(&["replay", &id[..8]]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains(&format!("run id prefix {} names 2 runs: {id}0, {id}", &id[..8])),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("give more characters"), "{}", output.stderr);
+    assert_eq!(workspace.shipctl(&["replay", &id]).code, 0);
+
+    let output = workspace.shipctl(&["resume", "19990101"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("no run 19990101 in "), "{}", output.stderr);
+    assert!(output.stderr.contains("`shipctl history` lists the recorded runs"), "{}", output.stderr);
+
+    // resume finds the run by its id too, and says it succeeded.
+    let output = workspace.shipctl(&["resume", &id]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("succeeded: there is nothing to resume"), "{}", output.stderr);
+
+    workspace.write("flaky.rhai", "notify(#{ channel: \"log\", text: \"one\" });\nfail(\"broke\");\n");
+    let failed = workspace.run("flaky.rhai", &[]);
+    workspace.write("flaky.rhai", "notify(#{ channel: \"log\", text: \"one\" });\n");
+    let output = workspace.shipctl(&["resume", &failed.run_id, "--allow-changed-script"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let resumed = workspace
+        .journals()
+        .into_iter()
+        .map(|path| read_journal(&path).unwrap())
+        .find(|journal| journal.header.resumed_from.as_deref() == Some(failed.run_id.as_str()));
+    assert!(resumed.is_some(), "a new journal resumes the failed run");
+}
+
+#[test]
+fn a_hostile_run_id_never_reaches_a_file_outside_the_journal_directory() {
+    let workspace = workspace();
+    let journal = record(&workspace);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(&journal, outside.path().join("stolen.jsonl")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("stolen.jsonl"),
+        workspace.path().join(".shipctl/runs/stolen.jsonl"),
+    )
+    .unwrap();
+    let output = workspace.shipctl(&["replay", "stolen"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(output.stderr.contains("leads outside"), "{}", output.stderr);
+
+    for id in ["..", ".", "*", "a\\b", "%2e%2e", "-", &"9".repeat(65)] {
+        for command in ["replay", "resume"] {
+            let output = workspace.shipctl(&[command, id]);
+            assert_eq!(output.code, 2, "{command} {id}: {output:?}");
+            assert!(output.stderr.contains("is not a run id"), "{command} {id}: {}", output.stderr);
+            assert!(!output.stderr.contains("replayed"), "{}", output.stderr);
+        }
+    }
+}

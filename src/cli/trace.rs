@@ -24,14 +24,14 @@ fn trace(event: &Event<'_>) {
         }
         Event::EffectStarted { effect } => tracing::debug!(
             seq = effect.seq,
-            kind = %effect.kind,
+            kind = &*effect.kind,
             origin = %effect.origin,
             compensation = effect.compensation,
             "effect started"
         ),
         Event::EffectFinished { effect, result, duration, replayed_from } => tracing::debug!(
             seq = effect.seq,
-            kind = %effect.kind,
+            kind = &*effect.kind,
             ok = result.is_ok(),
             duration_ms = duration.as_millis() as u64,
             replayed_from = replayed_from.unwrap_or_default(),

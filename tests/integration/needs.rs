@@ -72,7 +72,7 @@ fn plan_warns_and_check_reports_what_the_live_run_would_stop_at() {
     let workspace = workspace();
     let output = workspace.shipctl_with_env(&["plan", "release.rhai", "--env", "prod"], &[SET]);
     assert_eq!(output.code, 0, "{}", output.stderr);
-    assert!(output.stdout.contains("5 effects planned"), "{}", output.stdout);
+    assert!(output.stdout.contains("5 effects: 3 write, 2 notify"), "{}", output.stdout);
     assert!(output.stderr.contains("warning: the live run would stop before its first effect:"), "{}", output.stderr);
     for expected in EXPECTED {
         assert!(output.stderr.contains(expected), "{expected}\n---\n{}", output.stderr);

@@ -58,5 +58,5 @@ fn a_refreshed_plan_goes_on_past_what_it_cannot_reach() {
     let helm = text.lines().skip_while(|line| !line.contains("helm_upgrade")).nth(1).unwrap_or_default();
     assert!(helm.trim_start().starts_with("unknown ("), "the cluster's probe: {text}");
     assert!(text.contains("2 bytes now"), "the directory's size: {text}");
-    assert!(text.contains("4 effects planned"), "{text}");
+    assert!(text.contains("4 effects: 4 write"), "{text}");
 }

@@ -95,7 +95,7 @@ impl Primitive for HttpCheck {
         let mut last = String::from("no attempt made");
         for number in 1..=attempts {
             let started = Instant::now();
-            let answer = context.block_on(|| async {
+            let answer = context.wait(|| async {
                 let response = client.get(&params.url).timeout(timeout).send().await?;
                 let status = response.status().as_u16();
                 // Without `contains` the body is not read at all.

@@ -224,6 +224,15 @@ impl EffectContext {
         self.interrupt.count() > self.answered.get()
     }
 
+    /// Fail with `interrupted by …` once a signal not yet answered arrived: for a loop
+    /// that waits without [`wait`](Self::wait) (a prompt at the terminal).
+    pub fn check_interrupted(&self) -> Result<(), EffectError> {
+        if self.cancelled() {
+            return Err(interrupted_error(self.interrupt.signal()));
+        }
+        Ok(())
+    }
+
     /// Answer the first signal by running compensations: only a second one cancels them.
     pub fn answer_first_signal(&self) {
         self.answered.set(1);

@@ -271,3 +271,62 @@ fn sigint_to_shipctl_alone_is_passed_on_to_helms_wait() {
     // helm itself answered the signal (only shipctl was sent it): it cancelled its wait.
     assert!(output.stdout.contains("context canceled"), "{output:?}");
 }
+
+#[test]
+fn sigint_at_the_approval_prompt_stops_the_run() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let hook = HttpServer::start(&[(200, "ok")]);
+    let script = "on_failure(|| notify(#{ channel: \"releases\", text: \"release stopped\" }));\n\
+                  approve(#{ reason: \"web 2.0 to production\" });\n\
+                  notify(#{ channel: \"releases\", text: \"approved\" });\n";
+    let workspace = workspace(&hook, script);
+    // A terminal for the prompt to ask at: the child's stdin is a pty's slave side.
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty(3) writes two new descriptors; the name, termios and size may be null.
+    let opened = unsafe {
+        libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(opened, 0, "openpty failed");
+    // SAFETY: both descriptors were just opened and are owned by nothing else.
+    let (_controller, terminal) = unsafe { (OwnedFd::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipctl"))
+        .args(["run", "scripts/web/release.rhai", "--env", "production"])
+        .current_dir(workspace.path())
+        .env("NO_COLOR", "1")
+        .process_group(0)
+        .stdin(Stdio::from(terminal))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shipctl");
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (mut pipe, stderr) = (child.stderr.take().unwrap(), std::sync::Arc::clone(&stderr));
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = pipe.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                stderr.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        })
+    };
+    wait_until("the approval prompt", || stderr.lock().unwrap().contains("approval needed"));
+    signal(&child, libc::SIGINT);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the prompt did not give way to the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reader.join().unwrap();
+    let stderr = stderr.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let texts: Vec<String> = hook.requests().into_iter().map(|request| request.body).collect();
+    assert_eq!(texts.len(), 1, "only the compensation's notify: {texts:?}");
+    assert!(texts[0].contains("release stopped"));
+    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+}

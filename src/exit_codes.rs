@@ -16,6 +16,10 @@ pub const POLICY_REFUSED: i32 = 4;
 /// A recorded run and the script disagree: a replay diverged, or a resume met a change
 /// in the finished part or an effect whose outcome was never recorded.
 pub const HALTED: i32 = 5;
+/// SIGINT (Ctrl-C) interrupted the run; its compensations ran (128 + 2, as shells report it).
+pub const INTERRUPTED_SIGINT: i32 = 130;
+/// SIGTERM (a cancelled CI job) interrupted the run; its compensations ran (128 + 15).
+pub const INTERRUPTED_SIGTERM: i32 = 143;
 /// shipctl itself failed (cannot write the journal, internal error).
 pub const INTERNAL: i32 = 70;
 
@@ -28,4 +32,6 @@ Exit codes:
   3   the script does not compile; `check` found errors
   4   refused by policy (protected environment, primitive not allowed)
   5   a replay diverged, or a resume needs a decision (changed finished part, unfinished effect)
-  70  internal error (journal not writable, bug in shipctl)";
+  70  internal error (journal not writable, bug in shipctl)
+  130 interrupted by SIGINT (Ctrl-C): compensations ran; the last line is the resume command
+  143 interrupted by SIGTERM (a cancelled CI job): as 130";

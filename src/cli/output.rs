@@ -295,6 +295,7 @@ pub fn print_run_summary(report: &RunReport) {
         RunStatus::Failed => paint(color, red(), "failed"),
         RunStatus::Refused => paint(color, red(), "refused by policy"),
         RunStatus::Halted => paint(color, red(), "halted"),
+        RunStatus::Interrupted => paint(color, red(), "interrupted"),
     };
     let mut line = format!(
         "\n{status} in {} · {effects} effect{}",
@@ -321,6 +322,28 @@ pub fn print_run_summary(report: &RunReport) {
     if let Some(error) = &report.error {
         err(&render(error, &report.sources, stderr_color()));
     }
+    print_resume_hint(report);
+}
+
+/// After an interrupted run, its last line on stderr: which compensations a second
+/// signal kept from running, then the command that goes on from where it stopped.
+pub fn print_resume_hint(report: &RunReport) {
+    if report.status != RunStatus::Interrupted {
+        return;
+    }
+    let not_run: Vec<_> = report
+        .compensations
+        .iter()
+        .filter(|c| c.error.as_deref().is_some_and(|e| e.starts_with("not run: cut short")))
+        .collect();
+    if !not_run.is_empty() {
+        let mut text = String::from("compensations cut short, not run:\n");
+        for compensation in not_run {
+            text.push_str(&format!("  on_failure at {}\n", compensation.origin));
+        }
+        err(&text);
+    }
+    err(&format!("to go on from where it stopped:\nshipctl resume {}\n", report.run_id));
 }
 
 /// Under a plan: what the live run would stop at before its first effect (missing

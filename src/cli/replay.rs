@@ -69,6 +69,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
                 RunStatus::Failed => exit_codes::RUN_FAILED,
                 RunStatus::Refused => exit_codes::POLICY_REFUSED,
                 RunStatus::Halted => exit_codes::HALTED,
+                RunStatus::Interrupted => super::run::interrupted_exit_code(&report),
             }
         }
         Err(error) => {

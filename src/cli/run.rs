@@ -51,6 +51,15 @@ fn exit_code(report: &RunReport) -> i32 {
         RunStatus::Failed => exit_codes::RUN_FAILED,
         RunStatus::Refused => exit_codes::POLICY_REFUSED,
         RunStatus::Halted => exit_codes::HALTED,
+        RunStatus::Interrupted => interrupted_exit_code(report),
+    }
+}
+
+/// 130 after SIGINT, 143 after SIGTERM.
+pub(super) fn interrupted_exit_code(report: &RunReport) -> i32 {
+    match report.signal {
+        Some("SIGTERM") => exit_codes::INTERRUPTED_SIGTERM,
+        _ => exit_codes::INTERRUPTED_SIGINT,
     }
 }
 
@@ -99,6 +108,7 @@ pub fn run(args: RunArgs) -> i32 {
         Err(error) => return refused(&error, github, json),
     };
     request.approved_by = args.approved_by.clone();
+    request.watch_signals = true;
     match execute(request, reporter) {
         Ok(report) => {
             if github {
@@ -109,6 +119,7 @@ pub fn run(args: RunArgs) -> i32 {
                 if let Some(error) = &report.error {
                     output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
                 }
+                output::print_resume_hint(&report);
             } else {
                 output::print_run_summary(&report);
             }

@@ -5,6 +5,8 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{Environment, Keep, Project, Redactor, SecretStore};
@@ -34,6 +36,33 @@ impl Mode {
     }
 }
 
+/// The signals (SIGINT, SIGTERM) a run received, shared between the thread that
+/// watches for them and the run, which reads them between and inside effects.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    count: AtomicU8,
+    first: AtomicI32,
+}
+
+impl Interrupt {
+    /// Note that `signal` arrived.
+    pub fn record(&self, signal: i32) {
+        // Only the first signal decides the exit code; later ones only count.
+        let _ = self.first.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self.count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |count| Some(count.saturating_add(1)));
+    }
+
+    /// How many signals arrived.
+    pub fn count(&self) -> u8 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// The first signal's number, once one arrived.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.first.load(Ordering::SeqCst)).filter(|signal| *signal != 0)
+    }
+}
+
 /// The run as primitives see it.
 pub struct EffectContext {
     pub mode: Mode,
@@ -53,6 +82,10 @@ pub struct EffectContext {
     reporter: RefCell<Box<dyn Reporter + Send>>,
     runtime: OnceCell<tokio::runtime::Runtime>,
     http: OnceCell<reqwest::Client>,
+    interrupt: Arc<Interrupt>,
+    /// Signals already answered: after the first, compensations run; a wait is
+    /// cancelled only by a signal beyond these.
+    answered: Cell<u8>,
 }
 
 impl EffectContext {
@@ -84,6 +117,8 @@ impl EffectContext {
             reporter: RefCell::new(reporter),
             runtime: OnceCell::new(),
             http: OnceCell::new(),
+            interrupt: Arc::default(),
+            answered: Cell::new(0),
         }
     }
 
@@ -135,9 +170,72 @@ impl EffectContext {
         runtime.block_on(async { tokio::time::timeout(remaining, make()).await }).map_err(|_| deadline_error())
     }
 
-    /// Wait, within the deadline.
+    /// Like [`block_on`](Self::block_on) for work that only waits or reads (a retry's
+    /// pause, a watch, a health probe): a signal cancels it at once. Writes use
+    /// `block_on`, which lets them finish.
+    pub fn wait<F, Fut>(&self, make: F) -> Result<Fut::Output, EffectError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future,
+    {
+        if self.cancelled() {
+            return Err(interrupted_error(self.interrupt.signal()));
+        }
+        let remaining = self.remaining();
+        if remaining.is_zero() {
+            return Err(deadline_error());
+        }
+        let (interrupt, answered) = (Arc::clone(&self.interrupt), self.answered.get());
+        self.runtime()?.block_on(async move {
+            tokio::select! {
+                output = tokio::time::timeout(remaining, make()) => output.map_err(|_| deadline_error()),
+                () = until_signalled(&interrupt, answered) => Err(interrupted_error(interrupt.signal())),
+            }
+        })
+    }
+
+    /// Wait, within the deadline; a signal cancels the wait.
     pub fn sleep(&self, duration: Duration) -> Result<(), EffectError> {
-        self.block_on(|| tokio::time::sleep(duration))
+        self.wait(|| tokio::time::sleep(duration))
+    }
+
+    /// Resolves, with the signal's number, once a signal not yet answered arrives: for
+    /// a child process that answers the signal itself (helm's `--wait`), to pass it on.
+    pub fn signalled(&self) -> impl Future<Output = i32> + Send + 'static {
+        let (interrupt, answered) = (Arc::clone(&self.interrupt), self.answered.get());
+        async move {
+            until_signalled(&interrupt, answered).await;
+            interrupt.signal().unwrap_or(libc::SIGINT)
+        }
+    }
+
+    /// The signals this run watches for.
+    pub fn interrupt(&self) -> &Arc<Interrupt> {
+        &self.interrupt
+    }
+
+    /// Share `interrupt` with the thread that watches for signals.
+    pub fn set_interrupt(&mut self, interrupt: Arc<Interrupt>) {
+        self.interrupt = interrupt;
+    }
+
+    /// Whether a signal not yet answered arrived: waits are cancelled, no effect starts.
+    pub fn cancelled(&self) -> bool {
+        self.interrupt.count() > self.answered.get()
+    }
+
+    /// Fail with `interrupted by …` once a signal not yet answered arrived: for a loop
+    /// that waits without [`wait`](Self::wait) (a prompt at the terminal).
+    pub fn check_interrupted(&self) -> Result<(), EffectError> {
+        if self.cancelled() {
+            return Err(interrupted_error(self.interrupt.signal()));
+        }
+        Ok(())
+    }
+
+    /// Answer the first signal by running compensations: only a second one cancels them.
+    pub fn answer_first_signal(&self) {
+        self.answered.set(1);
     }
 
     fn runtime(&self) -> Result<&tokio::runtime::Runtime, EffectError> {
@@ -224,6 +322,27 @@ impl EffectContext {
     /// Take the reporter back at the end of the run.
     pub fn into_reporter(self) -> Box<dyn Reporter + Send> {
         self.reporter.into_inner()
+    }
+}
+
+/// Polls rather than waits on a notification: the signal thread only sets a counter,
+/// and 50 ms is quick enough for an operator's Ctrl-C.
+async fn until_signalled(interrupt: &Interrupt, answered: u8) {
+    while interrupt.count() <= answered {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The error a wait cancelled by `signal` ends with.
+fn interrupted_error(signal: Option<i32>) -> EffectError {
+    EffectError::new(format!("interrupted by {}", signal_name(signal.unwrap_or(libc::SIGINT))))
+}
+
+/// `SIGINT`, `SIGTERM`: the two signals a run answers.
+pub fn signal_name(number: i32) -> &'static str {
+    match number {
+        libc::SIGTERM => "SIGTERM",
+        _ => "SIGINT",
     }
 }
 

@@ -32,6 +32,8 @@ pub enum GateErrorKind {
     /// The executor stopped the run before the effect (a replay diverged, an
     /// unfinished effect needs the operator). Nothing ran.
     Halted,
+    /// The run received SIGINT or SIGTERM: no new effect starts; the run ends.
+    Interrupted,
 }
 
 /// An error from the gate, with what the operator can do about it.
@@ -50,7 +52,11 @@ impl GateError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self.kind,
-            GateErrorKind::Arguments | GateErrorKind::Policy | GateErrorKind::Journal | GateErrorKind::Halted
+            GateErrorKind::Arguments
+                | GateErrorKind::Policy
+                | GateErrorKind::Journal
+                | GateErrorKind::Halted
+                | GateErrorKind::Interrupted
         )
     }
 }
@@ -164,6 +170,13 @@ impl Gate {
     }
 
     fn perform_unredacted(&self, name: &str, args: &rhai::Map, origin: Location) -> Result<Value, GateError> {
+        if self.context.cancelled() {
+            return Err(self.fatal(GateError {
+                kind: GateErrorKind::Interrupted,
+                message: format!("interrupted: {name} not started, the run received a signal to stop"),
+                help: None,
+            }));
+        }
         let primitive = self.registry.get(name).ok_or_else(|| GateError {
             kind: GateErrorKind::Arguments,
             message: format!("no primitive called {name}"),

@@ -19,7 +19,7 @@ mod replay;
 mod scenario;
 pub mod value;
 
-pub use context::{EffectContext, Mode};
+pub use context::{EffectContext, Interrupt, Mode, signal_name};
 pub use event::{Event, Level, Reporter, Silent};
 pub use executor::{
     Call, Difference, Divergence, Executed, Executor, Halt, HaltReason, Live, Plan, Request, differences,

@@ -185,6 +185,9 @@ pub struct Footer {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<String>,
+    /// After a second signal: the compensations that did not run (where each was registered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compensations_not_run: Vec<String>,
     pub effects: u64,
     pub ended_at: String,
     pub duration_ms: u64,
@@ -202,4 +205,7 @@ pub enum RunStatus {
     /// Stopped before an effect by its executor: a replay diverged, or an effect whose
     /// outcome was never recorded needs the operator's decision.
     Halted,
+    /// SIGINT or SIGTERM stopped the run; its compensations ran (unless a second signal
+    /// cut them short) and it can be resumed.
+    Interrupted,
 }

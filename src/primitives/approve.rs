@@ -50,7 +50,7 @@ fn ask(reason: &str, context: &EffectContext) -> Result<bool, EffectError> {
             context.environment_name
         );
         let _ = stderr.flush();
-        answer = read_answer(context.remaining());
+        answer = read_answer(context);
     });
     Ok(answer?.trim() == context.environment_name)
 }
@@ -58,21 +58,33 @@ fn ask(reason: &str, context: &EffectContext) -> Result<bool, EffectError> {
 /// The longest answer read: an environment's name fits many times over.
 const MAX_ANSWER_BYTES: u64 = 4096;
 
-/// One line from the terminal, at most [`MAX_ANSWER_BYTES`], within `remaining`. The
+/// One line from the terminal, at most [`MAX_ANSWER_BYTES`], within the deadline. The
 /// read runs on its own thread because a blocking read cannot be interrupted: when the
-/// deadline passes the run goes on to fail, and the thread is left waiting on stdin
-/// until the process exits.
-fn read_answer(remaining: std::time::Duration) -> Result<String, EffectError> {
+/// deadline passes or a signal stops the run, the run goes on to fail, and the thread
+/// is left waiting on stdin until the process exits.
+fn read_answer(context: &EffectContext) -> Result<String, EffectError> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
         let read = std::io::stdin().lock().take(MAX_ANSWER_BYTES).read_line(&mut line).map(|_| line);
         let _ = sender.send(read);
     });
-    match receiver.recv_timeout(remaining) {
-        Ok(read) => read.map_err(|error| EffectError::new(format!("cannot read the approval: {error}"))),
-        Err(_) => Err(EffectError::new("the run's deadline passed while waiting for approval at the terminal")
-            .with_help("raise [limits] deadline in shipctl.toml, or state who approved with --approved-by <name>")),
+    // In slices, so that a signal (Ctrl-C at this very prompt) is seen at once.
+    let slice = std::time::Duration::from_millis(50);
+    loop {
+        context.check_interrupted()?;
+        let remaining = context.remaining();
+        let answered = receiver.recv_timeout(remaining.min(slice));
+        match answered {
+            Ok(read) => return read.map_err(|error| EffectError::new(format!("cannot read the approval: {error}"))),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if remaining > slice => continue,
+            Err(_) => {
+                return Err(EffectError::new("the run's deadline passed while waiting for approval at the terminal")
+                    .with_help(
+                        "raise [limits] deadline in shipctl.toml, or state who approved with --approved-by <name>",
+                    ));
+            }
+        }
     }
 }
 

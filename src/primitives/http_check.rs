@@ -100,7 +100,7 @@ impl Primitive for HttpCheck {
         for number in 1..=attempts {
             tracing::debug!(url = %context.redactor().redact_str(&params.url), attempt = number, "GET");
             let started = Instant::now();
-            let answer = context.block_on(|| async {
+            let answer = context.wait(|| async {
                 let response = client.get(&params.url).timeout(timeout).send().await?;
                 let status = response.status().as_u16();
                 // Without `contains` the body is not read at all.

@@ -432,7 +432,7 @@ impl Primitive for WaitHealthy {
         let label = format!("{} {namespace}/{name}", kind.as_str());
         let started = Instant::now();
         let budget = params.timeout.unwrap_or(DEFAULT_TIMEOUT).min(context.remaining().saturating_sub(DIAGNOSIS));
-        let progress = context.block_on(|| async {
+        let progress = context.wait(|| async {
             let client = client(context.root(), &context.environment_name, &context.environment).await?;
             match kind {
                 Kind::Deployment => wait_for::<Deployment>(client, &namespace, name, &label, budget, context).await,
@@ -450,7 +450,7 @@ impl Primitive for WaitHealthy {
             return Ok(output(kind, name, namespace, Progress::default(), Duration::ZERO));
         }
         // Read-only: what the workload asks for now, as a finished rollout would report it.
-        let progress = context.block_on(|| async {
+        let progress = context.wait(|| async {
             let client = client(context.root(), &context.environment_name, &context.environment).await?;
             match kind {
                 Kind::Deployment => current::<Deployment>(client, &namespace, name, kind).await,

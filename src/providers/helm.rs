@@ -182,19 +182,46 @@ impl Helm {
     }
 
     async fn spawn(&self, command: &HelmCommand) -> Result<Finished, EffectError> {
+        self.spawn_until(command, std::future::pending()).await
+    }
+
+    /// Run helm; when `signalled` resolves first, pass that signal on to helm and still
+    /// wait for it: helm answers SIGINT/SIGTERM by cancelling its `--wait` and marking
+    /// the release failed, which a kill would not do.
+    async fn spawn_until(
+        &self,
+        command: &HelmCommand,
+        signalled: impl std::future::Future<Output = i32>,
+    ) -> Result<Finished, EffectError> {
+        let cannot_run = |error: std::io::Error| match error.kind() {
+            std::io::ErrorKind::NotFound => self.not_found(),
+            _ => EffectError::new(format!("cannot run {}: {error}", self.program.display())),
+        };
         let argv = command.argv(&self.globals);
         tracing::debug!(program = %self.program.display(), argv = %self.redactor.redact_str(&argv.join(" ")), "running helm");
-        let output = tokio::process::Command::new(&self.program)
+        let child = tokio::process::Command::new(&self.program)
             .args(argv)
             .current_dir(&self.root)
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|error| match error.kind() {
-                std::io::ErrorKind::NotFound => self.not_found(),
-                _ => EffectError::new(format!("cannot run {}: {error}", self.program.display())),
-            })?;
+            .spawn()
+            .map_err(cannot_run)?;
+        let pid = child.id().and_then(|pid| i32::try_from(pid).ok());
+        let output = child.wait_with_output();
+        tokio::pin!(output);
+        let output = tokio::select! {
+            output = &mut output => output,
+            number = signalled => {
+                if let Some(pid) = pid {
+                    // SAFETY: kill(2) on the pid of a child not yet waited for (so not reused).
+                    unsafe { libc::kill(pid, number) };
+                }
+                output.await
+            }
+        }
+        .map_err(cannot_run)?;
         Ok(Finished {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -207,8 +234,12 @@ impl Helm {
         self.redactor.excerpt(stderr.trim(), Keep::Tail(STDERR_EXCERPT_CHARS))
     }
 
-    async fn check(&self, command: &HelmCommand) -> Result<String, EffectError> {
-        let finished = self.spawn(command).await?;
+    async fn check(
+        &self,
+        command: &HelmCommand,
+        signalled: impl std::future::Future<Output = i32>,
+    ) -> Result<String, EffectError> {
+        let finished = self.spawn_until(command, signalled).await?;
         if finished.code == Some(0) {
             return Ok(finished.stdout);
         }
@@ -221,16 +252,16 @@ impl Helm {
     }
 
     /// Run helm and return its stdout; a failure keeps helm's stderr. Bounded by the
-    /// run's deadline (helm is killed when it passes).
+    /// run's deadline (helm is killed when it passes); a signal to the run is passed on.
     pub fn run(&self, context: &EffectContext, command: &HelmCommand) -> Result<String, EffectError> {
-        context.block_on(|| self.check(command))?
+        context.block_on(|| self.check(command, context.signalled()))?
     }
 
     /// The major version (3 or 4): flags differ between them.
     pub fn major_version(&self, context: &EffectContext) -> Result<u32, EffectError> {
         let mut command = HelmCommand::new(["version"]);
         command.option("--template", "{{.Version}}");
-        let version = context.block_on(|| async { self.check(&command).await })??;
+        let version = context.block_on(|| async { self.check(&command, std::future::pending()).await })??;
         version
             .trim()
             .trim_start_matches('v')

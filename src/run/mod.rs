@@ -2,6 +2,8 @@
 //! the scripts, check policy, open the journal, run the script on its own thread
 //! through the gate, run compensations after a failure, write the footer, report.
 
+mod compensate;
+pub mod interrupt;
 mod lock;
 pub mod needs;
 pub(crate) mod provenance;
@@ -12,6 +14,7 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rhai::Dynamic;
@@ -50,6 +53,9 @@ pub struct RunRequest {
     pub approved_by: Option<String>,
     /// `--kubeconfig` and `--kube-context`, over the environment's keys.
     pub kube: crate::providers::kube::KubeOverrides,
+    /// Answer SIGINT and SIGTERM during a live run (see [`interrupt`]). The `shipctl`
+    /// binary sets it; a program that embeds the library keeps its own handling.
+    pub watch_signals: bool,
 }
 
 /// Where the results of effects come from.
@@ -80,6 +86,7 @@ impl RunRequest {
             source: Source::Mode,
             approved_by: None,
             kube: Default::default(),
+            watch_signals: false,
         }
     }
 
@@ -115,6 +122,9 @@ pub struct RunReport {
     /// Why the executor stopped the run, when it did (a replay's divergence).
     pub halt: Option<Halt>,
     pub journal: Option<PathBuf>,
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<&'static str>,
     #[serde(skip)]
     pub duration: Duration,
     /// The texts of the scripts, for rendering errors.
@@ -151,7 +161,7 @@ pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> 
     let prepared = prepare(&request)?;
     let repo = check_provenance(&request, &prepared)?;
     let opened = open(&request, prepared, repo, reporter)?;
-    let error = execute_script(&opened);
+    let error = interrupt::error_if_interrupted(opened.host.gate.context(), execute_script(&opened));
     let compensated = compensate_after(&request, &opened, error);
     close(request, opened, compensated)
 }
@@ -263,6 +273,7 @@ fn check_provenance(request: &RunRequest, prepared: &Prepared) -> Result<Option<
 /// around the gate (journal header written, start reported) and the engine.
 struct Opened {
     _lock: Option<lock::ReleaseLock>,
+    _watch: Option<interrupt::Watch>,
     started: Instant,
     run_id: String,
     script: String,
@@ -311,6 +322,9 @@ fn open(
         reporter,
     );
     context.approved_by = request.approved_by.clone();
+    let interrupt = Arc::new(crate::effect::Interrupt::default());
+    let _watch = interrupt::watch(request.mode, request.watch_signals, &interrupt)?;
+    context.set_interrupt(interrupt);
     let gate = Gate::new(context, registry, executor_for(request), journal);
     gate.append(|| Record::Header(header)).map_err(|error| Error::Internal(error.message))?;
     let journal_path = gate.journal_path();
@@ -334,7 +348,7 @@ fn open(
     let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), modules)
         .with_budget(Rc::clone(&host.budget));
     let engine = engine::build(&host, resolver);
-    Ok(Opened { _lock, started, run_id, script, limits, sources, main, journal_path, host, engine })
+    Ok(Opened { _lock, _watch, started, run_id, script, limits, sources, main, journal_path, host, engine })
 }
 
 /// The journal header of the run `prepared` opens as `run_id`.
@@ -413,7 +427,7 @@ fn compensate_after(request: &RunRequest, opened: &Opened, error: Option<ScriptE
     let mut compensation_reports = Vec::new();
     if run_compensations && !compensations.is_empty() {
         let failed = error.is_some();
-        compensation_reports = compensate(host, engine, &compensations, failed, script, limits);
+        compensation_reports = compensate::compensate(host, engine, &compensations, failed, script, limits);
     }
     if error.is_none() {
         // A plan's compensations ran only to be shown; they did not fail the plan.
@@ -425,7 +439,7 @@ fn compensate_after(request: &RunRequest, opened: &Opened, error: Option<ScriptE
 /// Close: finish the log and the executor, settle the status, write the footer,
 /// release the engine and the lock, and build the report.
 fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Result<RunReport, Error> {
-    let Opened { _lock, started, run_id, script, sources, journal_path, host, engine, .. } = opened;
+    let Opened { _lock, _watch, started, run_id, script, sources, journal_path, host, engine, .. } = opened;
     let Compensated { mut error, reports: compensation_reports, halted } = compensated;
     if let Err(log_error) = host.gate.finish_log()
         && error.is_none()
@@ -439,8 +453,10 @@ fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Resul
     }
     let halt = host.gate.halt();
     let fatal = host.gate.fatal_error();
+    let signal = host.gate.context().interrupt().signal().map(crate::effect::signal_name);
     let status = match (&error, &fatal) {
         _ if halt.is_some() => RunStatus::Halted,
+        _ if signal.is_some() => RunStatus::Interrupted,
         (None, _) => RunStatus::Succeeded,
         (Some(_), Some(fatal)) if fatal.kind == GateErrorKind::Policy => RunStatus::Refused,
         (Some(_), _) => RunStatus::Failed,
@@ -459,6 +475,7 @@ fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Resul
         status,
         error: error.as_ref().map(ToString::to_string).or_else(|| halt.as_ref().map(|halt| halt.message.clone())),
         failed_step: failed_step.clone(),
+        compensations_not_run: compensate::not_run(&compensation_reports),
         effects: effects_count,
         ended_at: crate::base::time::now_rfc3339(),
         duration_ms: duration.as_millis() as u64,
@@ -486,65 +503,10 @@ fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Resul
         compensations: compensation_reports,
         halt,
         journal: journal_path,
+        signal,
         duration,
         sources: sources.snapshot(),
     })
-}
-
-/// Run `compensations`, last registered first, each with its own error reported and
-/// the others still run. `failed`: after a failure (otherwise a plan shows them).
-fn compensate(
-    host: &ScriptHost,
-    engine: &rhai::Engine,
-    compensations: &[engine::Compensation],
-    failed: bool,
-    script: &str,
-    limits: &crate::config::Limits,
-) -> Vec<CompensationReport> {
-    host.gate.set_compensating(true);
-    let deadline = Instant::now() + limits.compensation_deadline;
-    host.gate.context().set_deadline(deadline);
-    host.budget.start_compensations();
-    if failed {
-        host.gate.context().report(&Event::CompensationsStarted { count: compensations.len() });
-    }
-    let mut reports = Vec::with_capacity(compensations.len());
-    for compensation in compensations.iter().rev() {
-        // A compensation too quick to reach the budget's clock check still starts only
-        // before the deadline; once a limit stopped one, the others are not started.
-        if Instant::now() >= deadline {
-            host.budget.trip(host.deadline_message());
-        }
-        let failure = match host.budget.tripped() {
-            Some(reason) => Some(format!("not run: {reason}")),
-            None => run_compensation(host, engine, compensation, script, limits),
-        };
-        if failed {
-            host.gate
-                .context()
-                .report(&Event::CompensationFinished { origin: &compensation.origin, error: failure.as_deref() });
-        }
-        reports.push(CompensationReport { origin: compensation.origin.clone(), error: failure });
-    }
-    reports
-}
-
-/// One compensation, its error (a limit it passed, even if a builtin swallowed it) if any.
-fn run_compensation(
-    host: &ScriptHost,
-    engine: &rhai::Engine,
-    compensation: &engine::Compensation,
-    script: &str,
-    limits: &crate::config::Limits,
-) -> Option<String> {
-    #[allow(deprecated)]
-    let context = compensation.context.create_context(engine);
-    let result = catch_unwind(AssertUnwindSafe(|| compensation.function.call_within_context::<Dynamic>(&context, ())));
-    match result {
-        Ok(Ok(_)) => host.limit_error().map(|error| script_error(host, &error, script, limits).to_string()),
-        Ok(Err(failure)) => Some(script_error(host, &failure, script, limits).to_string()),
-        Err(_) => Some("internal error: shipctl panicked while running the compensation".to_string()),
-    }
 }
 
 /// Whether the innermost error is a fatal gate error ending the script.

@@ -221,6 +221,8 @@ pub fn resume_request(
     // A resume talks to the cluster the run did, unless its own flags say otherwise.
     request.kube = crate::providers::kube::KubeOverrides::from_recorded(&header.kube);
     request.journal = true;
+    // `shipctl resume` is a live run like `shipctl run`: a signal stops it in order.
+    request.watch_signals = true;
     request.source = Source::Resume { recording, retry_unfinished };
     Ok((request, warnings))
 }

@@ -18,6 +18,7 @@ mod hostile_names;
 mod hostile_native;
 mod hostile_paths;
 mod hostile_secrets;
+mod interrupt;
 mod journal;
 mod kube_conventions;
 mod kube_support;

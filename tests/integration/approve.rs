@@ -74,3 +74,53 @@ fn a_plan_shows_the_approval_without_asking() {
     assert_eq!(plan["effects"][0]["kind"], "approve");
     assert_eq!(plan["effects"][0]["result"]["required"], true);
 }
+
+/// `gated` demands an approval before a write; `repos/app` is a real repository.
+fn gated_workspace(script: &str) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.config(
+        "[notify.log]\nkind = \"stdout\"\n\n[repos.app]\npath = \"repos/app\"\n\n[environments.gated]\nprotected = true\nrequire_approval = true\napprovers = [\"alice\"]\n",
+    );
+    crate::support::git_repository(&workspace.path().join("repos/app"));
+    workspace.write("release.rhai", script);
+    workspace.write(".gitignore", "/.shipctl\n/repos\n");
+    commit_all(workspace.path(), "scripts");
+    workspace
+}
+
+fn has_tag(workspace: &Workspace) -> bool {
+    crate::support::refs(&workspace.path().join("repos/app")).contains_key("refs/tags/1.0.0")
+}
+
+const TAG: &str = "tag(#{ repo: \"app\", name: \"1.0.0\", message: \"m\" });\n";
+
+#[test]
+fn a_write_before_the_approval_is_refused_where_one_is_required() {
+    let script = format!("notify(#{{ channel: \"log\", text: \"starting\" }});\n{TAG}approve(#{{ reason: \"r\" }});\n");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 4, "{output:?}");
+    assert!(output.stderr.contains("tag would write before an approval"), "{}", output.stderr);
+    assert!(output.stderr.contains("environment \"gated\" has require_approval = true"), "{}", output.stderr);
+    assert!(output.stdout.contains("[log] starting"), "a notification may come first: {}", output.stdout);
+    assert!(!has_tag(&workspace), "the tag was not created");
+}
+
+#[test]
+fn a_write_after_the_approval_runs() {
+    let workspace = gated_workspace(&format!("approve(#{{ reason: \"r\" }});\n{TAG}"));
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(has_tag(&workspace));
+}
+
+#[test]
+fn an_approval_that_failed_inside_try_does_not_count() {
+    let script = format!("try {{ approve(#{{ reason: \"r\" }}); }} catch (e) {{ print(\"no approval\"); }}\n{TAG}");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated"]);
+    assert!(output.stdout.contains("no approval"), "the approval failed: {output:?}");
+    assert_eq!(output.code, 4, "{output:?}");
+    assert!(output.stderr.contains("tag would write before an approval"), "{}", output.stderr);
+    assert!(!has_tag(&workspace));
+}

@@ -235,7 +235,8 @@ impl Gate {
         origin: &Location,
     ) -> Result<(), GateError> {
         let writes = |primitive: &dyn ErasedPrimitive| {
-            primitive.has_side_effects() && !matches!(primitive.name(), "approve" | "notify" | "http_check")
+            primitive.has_side_effects()
+                && !matches!(primitive.name(), "approve" | "notify" | "http_check" | "wait_healthy")
         };
         if !self.context.environment.require_approval || self.context.mode != super::Mode::Run || !writes(primitive) {
             return Ok(());

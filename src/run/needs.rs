@@ -67,8 +67,39 @@ pub fn problems(
             }
         }
     }
+    found.extend(approval_problem(environment_name, environment, calls));
     found.extend(cluster_problem(&project.root, environment_name, environment));
     found
+}
+
+/// `require_approval`: the main script's first literal write, when no literal `approve`
+/// comes before it in source order (steps' bodies included). Preflight records the main
+/// script's calls first. Reads and notifications may come first, as at the gate.
+fn approval_problem(name: &str, environment: &Environment, calls: &[(String, LiteralCall)]) -> Option<Problem> {
+    if !environment.require_approval {
+        return None;
+    }
+    let main = &calls.first()?.0;
+    let mut ordered: Vec<&LiteralCall> = calls.iter().filter(|(file, _)| file == main).map(|(_, call)| call).collect();
+    ordered.sort_by_key(|call| (call.position.line(), call.position.position()));
+    let first = ordered.into_iter().find(|call| call.function == "approve" || writes(&call.function))?;
+    if first.function == "approve" {
+        return None;
+    }
+    let (line, column) = (first.position.line().unwrap_or(1), first.position.position().unwrap_or(1));
+    Some(Problem {
+        location: Some(Location { file: main.clone(), line, column }),
+        message: format!(
+            "{} would write before an approval: environment \"{name}\" has require_approval = true; call approve(…) first",
+            first.function
+        ),
+    })
+}
+
+/// Does a call of the primitive `function` write? Everything but reads, notifications
+/// and `approve` itself (the gate's `check_approval` decides the same).
+fn writes(function: &str) -> bool {
+    !matches!(function, "approve" | "notify" | "http_check" | "wait_healthy" | "now")
 }
 
 /// The secrets argument `key` = `value` of `function` reaches, each with who needs it.

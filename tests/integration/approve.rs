@@ -93,10 +93,13 @@ fn has_tag(workspace: &Workspace) -> bool {
 }
 
 const TAG: &str = "tag(#{ repo: \"app\", name: \"1.0.0\", message: \"m\" });\n";
+/// The same tag with computed arguments: preflight cannot see it, only the gate can.
+const COMPUTED_TAG: &str = "let args = #{ repo: \"app\", name: \"1.0.0\", message: \"m\" };\ntag(args);\n";
 
 #[test]
-fn a_write_before_the_approval_is_refused_where_one_is_required() {
-    let script = format!("notify(#{{ channel: \"log\", text: \"starting\" }});\n{TAG}approve(#{{ reason: \"r\" }});\n");
+fn a_write_before_the_approval_is_refused_at_the_gate() {
+    let script =
+        format!("notify(#{{ channel: \"log\", text: \"starting\" }});\n{COMPUTED_TAG}approve(#{{ reason: \"r\" }});\n");
     let workspace = gated_workspace(&script);
     let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
     assert_eq!(output.code, 4, "{output:?}");
@@ -123,4 +126,35 @@ fn an_approval_that_failed_inside_try_does_not_count() {
     assert_eq!(output.code, 4, "{output:?}");
     assert!(output.stderr.contains("tag would write before an approval"), "{}", output.stderr);
     assert!(!has_tag(&workspace));
+}
+
+#[test]
+fn preflight_refuses_a_literal_write_before_the_approval_in_a_step() {
+    let script = format!(
+        "notify(#{{ channel: \"log\", text: \"starting\" }});\nstep(\"tag\", || {{\n    {TAG}}});\napprove(#{{ reason: \"r\" }});\n"
+    );
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains("release.rhai:3:5: tag would write before an approval: environment \"gated\""),
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stdout.contains("[log] starting"), "nothing ran: {}", output.stdout);
+    assert!(!has_tag(&workspace));
+    let plan = workspace.shipctl(&["plan", "release.rhai", "--env", "gated"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let shown = format!("{}{}", plan.stdout, plan.stderr);
+    assert!(shown.contains("the live run would stop"), "{shown}");
+    assert!(shown.contains("release.rhai:3:5: tag would write before an approval"), "{shown}");
+}
+
+#[test]
+fn preflight_lets_reads_and_notifications_come_before_the_approval() {
+    let script = format!("notify(#{{ channel: \"log\", text: \"starting\" }});\napprove(#{{ reason: \"r\" }});\n{TAG}");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(has_tag(&workspace));
 }

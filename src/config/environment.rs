@@ -25,13 +25,19 @@ pub struct Environment {
     pub allow_restore: bool,
     /// The backup store for this environment, instead of `[backups] dir`.
     pub backup_dir: Option<PathBuf>,
+    /// A run here must pass an `approve` before its first write.
+    #[serde(default)]
+    pub require_approval: bool,
+    /// Params whose values name the release lock besides the script (`["product"]`).
+    #[serde(default)]
+    pub lock_params: Vec<String>,
     /// Everything else: the script's data.
     #[serde(flatten)]
     pub vars: BTreeMap<String, toml::Value>,
 }
 
-pub(super) const ENVIRONMENT_KEYS: [&str; 6] =
-    ["protected", "allow", "deny", "approvers", "allow_restore", "backup_dir"];
+pub(super) const ENVIRONMENT_KEYS: [&str; 8] =
+    ["protected", "allow", "deny", "approvers", "allow_restore", "backup_dir", "require_approval", "lock_params"];
 
 /// Environment keys shipctl reads itself, which scripts see as data too: the cluster
 /// (`kubeconfig`, relative to the scripts root; `kube_context`) and its namespace.

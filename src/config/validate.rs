@@ -69,6 +69,18 @@ pub(super) fn validate(config: &Config, text: &str, file: &str) -> Result<(), Co
 fn check_environment(errors: &Errors, name: &str, environment: &Environment) -> Result<(), ConfigError> {
     let section = format!("environments.{name}");
     let path = ["environments", name];
+    // Param names: identifiers, as `--set` and `param()` take them.
+    let identifier = |text: &str| {
+        text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && text.len() <= 64
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if let Some(bad) = environment.lock_params.iter().find(|param| !identifier(param)) {
+        let message = format!("lock_params in [{section}]: {bad:?} is not a param name");
+        let help =
+            Some("name params as scripts read them: letters, digits and _ (`lock_params = [\"product\"]`)".into());
+        return Err(errors.at(&path, Some("lock_params"), message, help));
+    }
     for (key, value) in &environment.vars {
         if CLUSTER_KEYS.contains(&key.as_str()) {
             if !value.is_str() {

@@ -185,6 +185,7 @@ impl Gate {
         let primitive = primitive.as_ref();
         let (args, params) = self.validate_arguments(primitive, args, &origin)?;
         self.check_policy(primitive, &args, &origin)?;
+        self.check_approval(primitive, &args, &origin)?;
         let effect = self.journal_intent(primitive.name(), args, origin)?;
         let started = Instant::now();
         let outcome = self.execute(&effect, primitive, params.as_ref());
@@ -235,6 +236,35 @@ impl Gate {
                 self.refuse(kind, args, origin, GateError { kind: GateErrorKind::Policy, message, help })
             },
         )
+    }
+
+    /// `require_approval`: a live write before any `approve` of this run succeeded is
+    /// refused (journaled, fatal). An approve that failed (inside `try`) does not count.
+    /// Whether an effect writes is decided in `writes` alone: reads and notifications
+    /// may come first.
+    fn check_approval(
+        &self,
+        primitive: &dyn ErasedPrimitive,
+        args: &Value,
+        origin: &Location,
+    ) -> Result<(), GateError> {
+        let writes = primitive.class() == super::EffectClass::Write;
+        if !self.context.environment.require_approval || self.context.mode != super::Mode::Run || !writes {
+            return Ok(());
+        }
+        let approved = self.state.borrow().effects.iter().any(|report| {
+            report.effect.kind == "approve" && report.result.as_ref().is_some_and(|result| result["approved"] == true)
+        });
+        if approved {
+            return Ok(());
+        }
+        let (kind, environment) = (primitive.name(), &self.context.environment_name);
+        let message =
+            format!("{kind} would write before an approval: environment \"{environment}\" has require_approval = true");
+        let help = Some(format!(
+            "call approve(…) before the first write: require_approval in [environments.{environment}] asks for it"
+        ));
+        Err(self.refuse(kind, args, origin, GateError { kind: GateErrorKind::Policy, message, help }))
     }
 
     /// Stage 3: number the effect, let the executor admit it, and journal the intent

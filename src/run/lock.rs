@@ -19,6 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::base::confined::encode_file_name;
 use crate::config::{Environment, Project};
@@ -111,20 +112,22 @@ impl Drop for ReleaseLock {
     }
 }
 
-/// The lock a run of `script` in `environment` takes: `None` unless the environment is
-/// protected and the run is for real.
+/// The lock a run of `script` (its `product`, and the run's `params` for the
+/// environment's `lock_params`) in `environment` takes: `None` unless the environment
+/// is protected and the run is for real.
 pub fn for_run(
     mode: Mode,
     project: &Project,
     environment_name: &str,
     environment: &Environment,
-    product: &str,
+    (product, params): (&str, &BTreeMap<String, String>),
     script: &str,
     run_id: &str,
 ) -> Result<Option<ReleaseLock>, Error> {
     if !environment.protected || mode != Mode::Run {
         return Ok(None);
     }
+    let key = LockKey::new(product, environment_name, environment, params)?;
     let holder = Holder {
         run_id: run_id.to_string(),
         user: crate::base::operator::user(),
@@ -133,23 +136,77 @@ pub fn for_run(
         script: script.to_string(),
     };
     let lock = if environment.has_cluster() {
-        lease_lock(project, environment_name, environment, product, holder)?
+        lease_lock(project, environment_name, environment, &key, holder)?
     } else {
-        file_lock(&project.journal_dir(), environment_name, product, &holder)?
+        file_lock(&project.journal_dir(), environment_name, &key, &holder)?
     };
     Ok(Some(lock))
 }
 
-fn locked(environment: &str, product: &str, holder: &Holder, help: String) -> Error {
+/// What one release lock is for: a product, and the values of the environment's
+/// `lock_params` (`product=cdc`), so that one script releasing several products per
+/// `--set` does not make them block each other.
+pub struct LockKey {
+    product: String,
+    /// `product=cdc, region=eu`, as shown; empty without `lock_params`.
+    identity: String,
+    /// What names the lock: the product, plus a hash of the params' values. The hash
+    /// keeps any value (`../x`, 300 characters) out of file and Lease names.
+    name: String,
+}
+
+impl LockKey {
+    /// The key of `product` with the values `params` gives the environment's
+    /// `lock_params`; a lock param the run was not given is an error naming it.
+    pub fn new(
+        product: &str,
+        environment_name: &str,
+        environment: &Environment,
+        params: &BTreeMap<String, String>,
+    ) -> Result<LockKey, Error> {
+        let mut values = Vec::new();
+        for name in &environment.lock_params {
+            let value = params.get(name).ok_or_else(|| {
+                Error::usage(
+                    format!("the release lock of environment \"{environment_name}\" is per param \"{name}\", which this run was not given"),
+                    Some(format!("give it with --set {name}=<value> (lock_params in [environments.{environment_name}])")),
+                )
+            })?;
+            values.push((name.as_str(), value.as_str()));
+        }
+        if values.is_empty() {
+            return Ok(LockKey { product: product.to_string(), identity: String::new(), name: product.to_string() });
+        }
+        let shown: Vec<String> =
+            values.iter().map(|(name, value)| format!("{name}={}", value.escape_debug())).collect();
+        // JSON of the pairs: one text per set of values, whatever they contain.
+        let exact = serde_json::to_string(&values).unwrap_or_default();
+        let digest = sha2::Sha256::digest(exact.as_bytes());
+        let hash: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+        Ok(LockKey { product: product.to_string(), identity: shown.join(", "), name: format!("{product}-{hash}") })
+    }
+
+    /// ` for product=cdc`, or nothing.
+    fn for_identity(&self) -> String {
+        if self.identity.is_empty() { String::new() } else { format!(" for {}", self.identity) }
+    }
+}
+
+fn locked(environment: &str, key: &LockKey, holder: &Holder, help: String) -> Error {
     Error::Policy {
-        message: format!("environment \"{environment}\" is locked for {product} by {}", holder.describe()),
+        message: format!(
+            "environment \"{environment}\" is locked for {} by {}{}",
+            key.product,
+            holder.describe(),
+            key.for_identity()
+        ),
         help: Some(help),
     }
 }
 
-fn file_lock(dir: &Path, environment: &str, product: &str, holder: &Holder) -> Result<ReleaseLock, Error> {
+fn file_lock(dir: &Path, environment: &str, key: &LockKey, holder: &Holder) -> Result<ReleaseLock, Error> {
     let dir = dir.join("locks");
-    let path: PathBuf = dir.join(lock_file_name(product, environment));
+    let path: PathBuf = dir.join(lock_file_name(&key.name, environment));
     let io = |action: &'static str| {
         let path = path.clone();
         move |source| Error::Io { action, path, source }
@@ -165,7 +222,7 @@ fn file_lock(dir: &Path, environment: &str, product: &str, holder: &Holder) -> R
     let mut options = cap_std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     let mut file = locks
-        .open_with(lock_file_name(product, environment), &options)
+        .open_with(lock_file_name(&key.name, environment), &options)
         .map_err(io("cannot open the release lock"))?
         .into_std();
     match file.try_lock() {
@@ -179,7 +236,7 @@ fn file_lock(dir: &Path, environment: &str, product: &str, holder: &Holder) -> R
             });
             let help =
                 format!("wait for that run to end: the lock ({}) is released when its process ends", path.display());
-            return Err(locked(environment, product, &other, help));
+            return Err(locked(environment, key, &other, help));
         }
         Err(std::fs::TryLockError::Error(source)) => return Err(io("cannot lock")(source)),
     }
@@ -322,10 +379,10 @@ fn lease_lock(
     project: &Project,
     environment_name: &str,
     environment: &Environment,
-    product: &str,
+    key: &LockKey,
     holder: Holder,
 ) -> Result<ReleaseLock, Error> {
-    let name = lease_name(product, environment_name);
+    let name = lease_name(&key.name, environment_name);
     let (result_sender, result) = mpsc::channel::<Result<(), Refusal>>();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = LeaseTask {
@@ -347,7 +404,7 @@ fn lease_lock(
         Ok(()) => Ok(ReleaseLock { held: Held::Lease { stop: Some(stop), thread: Some(thread) } }),
         Err(refusal) => {
             let _ = thread.join();
-            Err(lease_refusal(refusal, environment_name, product, &name))
+            Err(lease_refusal(refusal, environment_name, key, &name))
         }
     }
 }
@@ -408,11 +465,11 @@ async fn hold_lease(api: &Api<Lease>, task: &LeaseTask, mut stopped: tokio::sync
 }
 
 /// The error a run gets when the Lease `name` could not be taken.
-fn lease_refusal(refusal: Refusal, environment_name: &str, product: &str, name: &str) -> Error {
+fn lease_refusal(refusal: Refusal, environment_name: &str, key: &LockKey, name: &str) -> Error {
     match refusal {
         Refusal::Held(other) => locked(
             environment_name,
-            product,
+            key,
             &other,
             format!(
                 "wait for that run to end; the lock is Lease {name}, and a lease not renewed for {LEASE_SECONDS}s is taken over"
@@ -440,6 +497,35 @@ mod tests {
     fn lease_names_are_dns_subdomains() {
         assert_eq!(lease_name("cdc", "production"), "shipctl-release.cdc.production");
         assert_eq!(lease_name("My_App", "eu prod"), "shipctl-release.my-app.eu-prod");
+    }
+
+    #[test]
+    fn lock_params_name_the_lock_without_leaking_values_into_names() {
+        let environment = Environment { lock_params: vec!["product".into()], ..Environment::default() };
+        let key = |value: &str| {
+            let params = BTreeMap::from([("product".to_string(), value.to_string())]);
+            LockKey::new("web", "production", &environment, &params).unwrap()
+        };
+        let (cdc, cvs) = (key("cdc"), key("cvs"));
+        assert_ne!(cdc.name, cvs.name, "products do not share a lock");
+        assert_eq!(cdc.name, key("cdc").name, "the same product does");
+        assert_eq!(cdc.for_identity(), " for product=cdc");
+        for hostile in ["../x", "../../etc/passwd", &"a".repeat(300), "x\ny", "UPPER case.dots"] {
+            let key = key(hostile);
+            let file = lock_file_name(&key.name, "production");
+            assert!(crate::base::confined::is_plain_file_name(&file) && file.len() < 64, "{file}");
+            let lease = lease_name(&key.name, "production");
+            assert!(lease.len() <= 63, "{lease}");
+            let dns = |label: &str| {
+                !label.is_empty()
+                    && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            };
+            assert!(lease.split('.').all(dns), "{lease}");
+        }
+        let missing = LockKey::new("web", "production", &environment, &BTreeMap::new()).err().unwrap();
+        assert!(missing.to_string().contains("per param \"product\""), "{missing}");
     }
 
     #[test]

@@ -300,7 +300,7 @@ fn open(
         &prepared.project,
         &request.environment,
         &prepared.environment,
-        &product_of(&prepared.script),
+        (&product_of(&prepared.script), &request.params),
         &prepared.script,
         &run_id,
     )?;

@@ -71,6 +71,37 @@ pub fn problems(
     found
 }
 
+/// `require_approval`: the main script's first literal write, when no literal `approve`
+/// comes before it in source order (steps' bodies included). Preflight records the main
+/// script's calls first. Reads and notifications may come first, as at the gate.
+/// `plan` and `check` warn with it; a live run is not refused on it, because source
+/// order is not run order (a write in a function defined above the `approve`, or in a
+/// compensation registered before it, runs later): the gate refuses the write itself.
+fn approval_problem(name: &str, environment: &Environment, calls: &[(String, LiteralCall)]) -> Option<Problem> {
+    if !environment.require_approval {
+        return None;
+    }
+    let main = &calls.first()?.0;
+    let mut ordered: Vec<&LiteralCall> = calls.iter().filter(|(file, _)| file == main).map(|(_, call)| call).collect();
+    ordered.sort_by_key(|call| (call.position.line(), call.position.position()));
+    let registry = crate::primitives::registry();
+    let writes = |function: &str| {
+        registry.get(function).is_some_and(|primitive| primitive.class() == crate::effect::EffectClass::Write)
+    };
+    let first = ordered.into_iter().find(|call| call.function == "approve" || writes(&call.function))?;
+    if first.function == "approve" {
+        return None;
+    }
+    let (line, column) = (first.position.line().unwrap_or(1), first.position.position().unwrap_or(1));
+    Some(Problem {
+        location: Some(Location { file: main.clone(), line, column }),
+        message: format!(
+            "{} would write before an approval: environment \"{name}\" has require_approval = true; call approve(…) first",
+            first.function
+        ),
+    })
+}
+
 /// The secrets argument `key` = `value` of `function` reaches, each with who needs it.
 fn secrets_named(project: &Project, function: &str, key: &str, value: &str) -> Vec<(String, String)> {
     let config = &project.config;
@@ -202,5 +233,7 @@ fn script_problems(script: &Path, environment_name: &str) -> Result<Vec<Problem>
     let sources = crate::engine::SourceMap::default();
     let limits = &project.config.limits;
     let preflight = crate::engine::preflight::preflight(limits, &project.root, &name, &text, &sources, Some(&registry));
-    Ok(problems(&project, environment_name, &environment, &preflight.calls))
+    let mut found = problems(&project, environment_name, &environment, &preflight.calls);
+    found.extend(approval_problem(environment_name, &environment, &preflight.calls));
+    Ok(found)
 }

@@ -74,3 +74,92 @@ fn a_plan_shows_the_approval_without_asking() {
     assert_eq!(plan["effects"][0]["kind"], "approve");
     assert_eq!(plan["effects"][0]["result"]["required"], true);
 }
+
+/// `gated` demands an approval before a write; `repos/app` is a real repository.
+fn gated_workspace(script: &str) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.config(
+        "[notify.log]\nkind = \"stdout\"\n\n[repos.app]\npath = \"repos/app\"\n\n[environments.gated]\nprotected = true\nrequire_approval = true\napprovers = [\"alice\"]\n",
+    );
+    crate::support::git_repository(&workspace.path().join("repos/app"));
+    workspace.write("release.rhai", script);
+    workspace.write(".gitignore", "/.shipctl\n/repos\n");
+    commit_all(workspace.path(), "scripts");
+    workspace
+}
+
+fn has_tag(workspace: &Workspace) -> bool {
+    crate::support::refs(&workspace.path().join("repos/app")).contains_key("refs/tags/1.0.0")
+}
+
+const TAG: &str = "tag(#{ repo: \"app\", name: \"1.0.0\", message: \"m\" });\n";
+/// The same tag with computed arguments: preflight cannot see it, only the gate can.
+const COMPUTED_TAG: &str = "let args = #{ repo: \"app\", name: \"1.0.0\", message: \"m\" };\ntag(args);\n";
+
+#[test]
+fn a_write_before_the_approval_is_refused_at_the_gate() {
+    let script =
+        format!("notify(#{{ channel: \"log\", text: \"starting\" }});\n{COMPUTED_TAG}approve(#{{ reason: \"r\" }});\n");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 4, "{output:?}");
+    assert!(output.stderr.contains("tag would write before an approval"), "{}", output.stderr);
+    assert!(output.stderr.contains("environment \"gated\" has require_approval = true"), "{}", output.stderr);
+    assert!(output.stdout.contains("[log] starting"), "a notification may come first: {}", output.stdout);
+    assert!(!has_tag(&workspace), "the tag was not created");
+}
+
+#[test]
+fn a_write_after_the_approval_runs() {
+    let workspace = gated_workspace(&format!("approve(#{{ reason: \"r\" }});\n{TAG}"));
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(has_tag(&workspace));
+}
+
+#[test]
+fn an_approval_that_failed_inside_try_does_not_count() {
+    let script = format!("try {{ approve(#{{ reason: \"r\" }}); }} catch (e) {{ print(\"no approval\"); }}\n{TAG}");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated"]);
+    assert!(output.stdout.contains("no approval"), "the approval failed: {output:?}");
+    assert_eq!(output.code, 4, "{output:?}");
+    assert!(output.stderr.contains("tag would write before an approval"), "{}", output.stderr);
+    assert!(!has_tag(&workspace));
+}
+
+#[test]
+fn a_literal_write_before_the_approval_is_warned_by_plan_and_refused_by_the_gate() {
+    let script = format!(
+        "notify(#{{ channel: \"log\", text: \"starting\" }});\nstep(\"tag\", || {{\n    {TAG}}});\napprove(#{{ reason: \"r\" }});\n"
+    );
+    let workspace = gated_workspace(&script);
+    let plan = workspace.shipctl(&["plan", "release.rhai", "--env", "gated"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let shown = format!("{}{}", plan.stdout, plan.stderr);
+    assert!(shown.contains("the live run would stop"), "{shown}");
+    assert!(shown.contains("release.rhai:3:5: tag would write before an approval"), "{shown}");
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 4, "{output:?}");
+    assert!(output.stderr.contains("tag would write before an approval"), "{}", output.stderr);
+    assert!(output.stderr.contains("release.rhai:3:5"), "the error points at the call: {}", output.stderr);
+    assert!(!has_tag(&workspace));
+}
+
+#[test]
+fn a_write_in_a_function_defined_above_the_approval_runs_after_it() {
+    let script = format!("fn release() {{\n    {TAG}}}\napprove(#{{ reason: \"r\" }});\nrelease();\n");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(has_tag(&workspace));
+}
+
+#[test]
+fn preflight_lets_reads_and_notifications_come_before_the_approval() {
+    let script = format!("notify(#{{ channel: \"log\", text: \"starting\" }});\napprove(#{{ reason: \"r\" }});\n{TAG}");
+    let workspace = gated_workspace(&script);
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "gated", "--approved-by", "alice"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(has_tag(&workspace));
+}

@@ -159,3 +159,92 @@ fn without_a_cluster_a_file_lock_does_the_same() {
     let after = run(workspace.path(), "scripts/web/release.rhai").expect("released after a failed run too");
     assert_eq!(after.status, RunStatus::Succeeded);
 }
+
+/// A run of `scripts/web/release.rhai` for `product`, checking `url`.
+fn run_for(root: &Path, product: &str, url: &str) -> Result<RunReport, Error> {
+    let request = RunRequest::new(root.join("scripts/web/release.rhai"), "production", Mode::Run)
+        .param("product", product)
+        .param("url", url);
+    shipctl::run::execute(request, Box::new(Silent))
+}
+
+const PER_PRODUCT: &str = "let product = param(\"product\");\nhttp_check(#{ url: param(\"url\"), retries: 30, interval: \"200ms\" });\ninfo(product);\n";
+
+#[test]
+fn lock_params_let_products_release_at_once_and_the_same_product_wait() {
+    let slow = HttpServer::start(&[(503, "starting"); 10].into_iter().chain([(200, "ok")]).collect::<Vec<_>>());
+    let fast = HttpServer::start(&[(200, "ok"); 4]);
+    let workspace =
+        protected_workspace("[environments.production]\nprotected = true\nlock_params = [\"product\"]\n", PER_PRODUCT);
+    let locks = workspace.path().join(".shipctl/runs/locks");
+    let held = move || {
+        std::fs::read_dir(&locks)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains("run_id")))
+            })
+            .unwrap_or(false)
+    };
+    let (root, slow_url) = (workspace.path().to_path_buf(), format!("{}/health", slow.url));
+    let first = thread::spawn(move || run_for(&root, "cdc", &slow_url));
+    wait_for("the cdc run's lock", &held);
+
+    let fast_url = format!("{}/health", fast.url);
+    let other = run_for(workspace.path(), "cvs", &fast_url).expect("cvs takes its own lock");
+    assert_eq!(other.status, RunStatus::Succeeded, "{:?}", other.error.as_ref().map(ToString::to_string));
+    assert!(!first.is_finished(), "cvs ran while cdc held its lock");
+
+    let refused = run_for(workspace.path(), "cdc", &fast_url).expect_err("the same product waits");
+    let message = refused.to_string();
+    assert_eq!(refused.exit_code(), 4);
+    assert!(message.contains("is locked for web by run "), "{message}");
+    assert!(message.ends_with(" for product=cdc"), "names the lock's identity: {message}");
+    let first = first.join().unwrap().expect("the cdc run ran");
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error.as_ref().map(ToString::to_string));
+    assert!(message.contains(&first.run_id), "{message}");
+}
+
+#[test]
+fn a_lock_param_the_run_was_not_given_is_named() {
+    let workspace = protected_workspace(
+        "[environments.production]\nprotected = true\nlock_params = [\"product\"]\n",
+        "let product = param(\"product\", \"web\");\ninfo(product);\n",
+    );
+    let refused = run(workspace.path(), "scripts/web/release.rhai").expect_err("no product given");
+    assert!(refused.to_string().contains("per param \"product\", which this run was not given"), "{refused}");
+    assert!(refused.help().unwrap_or("").contains("--set product=<value>"), "{:?}", refused.help());
+}
+
+#[test]
+fn hostile_lock_param_values_stay_inside_the_lock_directory() {
+    let workspace = protected_workspace(
+        "[environments.production]\nprotected = true\nlock_params = [\"product\"]\n",
+        "let product = param(\"product\");\ninfo(product);\n",
+    );
+    for value in ["../../escape", &"x".repeat(300), "a/b\\c\n"] {
+        let request = RunRequest::new(workspace.path().join("scripts/web/release.rhai"), "production", Mode::Run)
+            .param("product", value);
+        let report = shipctl::run::execute(request, Box::new(Silent)).expect("the run took its lock");
+        assert_eq!(report.status, RunStatus::Succeeded);
+    }
+    let locks: Vec<String> = std::fs::read_dir(workspace.path().join(".shipctl/runs/locks"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(locks.len(), 3, "one lock per value: {locks:?}");
+    assert!(locks.iter().all(|name| name.starts_with("web-") && name.len() < 64), "{locks:?}");
+    assert!(!workspace.path().join(".shipctl/escape").exists() && !workspace.path().join("escape").exists());
+}
+
+#[test]
+fn lock_params_must_be_param_names() {
+    let workspace = protected_workspace(
+        "[environments.production]\nprotected = true\nlock_params = [\"../x\"]\n",
+        "info(\"hello\");\n",
+    );
+    let refused = run(workspace.path(), "scripts/web/release.rhai").expect_err("refused at config load");
+    let message = refused.to_string();
+    assert!(message.contains("lock_params in [environments.production]: \"../x\" is not a param name"), "{message}");
+    assert!(message.contains("shipctl.toml:3"), "located: {message}");
+}

@@ -14,6 +14,7 @@ use crate::journal::{Intent, JournalWriter, LogRecord, Outcome, Record, StepEven
 
 use super::executor::{Executed, Halt};
 use super::primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive};
+use super::report::EffectReport;
 use super::{Effect, EffectContext, EffectError, Executor, Registry, Request, policy, value};
 
 /// Why the gate did not return a result.
@@ -58,49 +59,6 @@ impl GateError {
                 | GateErrorKind::Halted
                 | GateErrorKind::Interrupted
         )
-    }
-}
-
-/// One effect as the run report shows it (arguments and results redacted).
-#[derive(Debug, Clone)]
-pub struct EffectReport {
-    /// The effect; its `seq` is 0 for an effect policy refused (it never ran).
-    pub effect: Effect,
-    pub result: Option<Value>,
-    pub error: Option<String>,
-    /// Not performed: the result came from this earlier run's journal.
-    pub replayed_from: Option<String>,
-    pub duration: Duration,
-}
-
-/// A report reads as the effect it reports (`report.kind`, `report.args`).
-impl std::ops::Deref for EffectReport {
-    type Target = Effect;
-
-    fn deref(&self) -> &Effect {
-        &self.effect
-    }
-}
-
-/// Written by hand rather than with `#[serde(flatten)]`: the report (`--json`) always
-/// has `step` and `compensation`, where the journal's compact form leaves them out
-/// when empty.
-impl Serialize for EffectReport {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let effect = &self.effect;
-        let mut report = serializer.serialize_struct("EffectReport", 10)?;
-        report.serialize_field("seq", &effect.seq)?;
-        report.serialize_field("kind", &effect.kind)?;
-        report.serialize_field("step", &effect.step)?;
-        report.serialize_field("args", &effect.args)?;
-        report.serialize_field("origin", &effect.origin)?;
-        report.serialize_field("compensation", &effect.compensation)?;
-        report.serialize_field("result", &self.result)?;
-        report.serialize_field("error", &self.error)?;
-        report.serialize_field("replayed_from", &self.replayed_from)?;
-        report.serialize_field("duration", &(self.duration.as_secs_f64() * 1000.0))?;
-        report.end()
     }
 }
 

@@ -16,6 +16,7 @@ mod gate;
 mod policy;
 mod primitive;
 mod replay;
+mod report;
 mod scenario;
 pub mod value;
 
@@ -24,10 +25,11 @@ pub use event::{Event, Level, Reporter, Silent};
 pub use executor::{
     Call, Difference, Divergence, Executed, Executor, Halt, HaltReason, Live, Plan, Request, differences,
 };
-pub use gate::{EffectReport, Gate, GateError, GateErrorKind, argument_message};
+pub use gate::{Gate, GateError, GateErrorKind, argument_message};
 pub use policy::check as check_policy;
 pub use primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive, Primitive, Registry, unknown_argument};
 pub use replay::{Replay, Resume, Undone, recorded_class, skipped_by_resume, undone_write};
+pub use report::EffectReport;
 pub use scenario::{Answer, Mock, Scenario};
 
 /// One primitive call, as data: what the journal records and executors receive. It

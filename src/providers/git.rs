@@ -123,24 +123,3 @@ fn uncommitted_reason(repository: &git2::Repository, workdir: &Path, file: &Path
         "changed since the last commit"
     })
 }
-
-/// The files under `root` that make the tree dirty, for a refusal message.
-pub fn dirty_files(root: &Path, exclude: &Path) -> Vec<String> {
-    let Ok(repository) = git2::Repository::discover(root) else {
-        return Vec::new();
-    };
-    let mut options = git2::StatusOptions::new();
-    options.include_untracked(true).recurse_untracked_dirs(true);
-    let Ok(statuses) = repository.statuses(Some(&mut options)) else {
-        return Vec::new();
-    };
-    let workdir = repository.workdir().and_then(|dir| dir.canonicalize().ok()).unwrap_or_default();
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let exclude = exclude.canonicalize().ok();
-    statuses
-        .iter()
-        .filter_map(|entry| entry.path().ok().map(|path| workdir.join(path)))
-        .filter(|path| path.starts_with(&root) && !exclude.as_ref().is_some_and(|exclude| path.starts_with(exclude)))
-        .map(|path| path.strip_prefix(&root).unwrap_or(&path).display().to_string())
-        .collect()
-}

@@ -21,7 +21,7 @@ use rhai::Dynamic;
 use serde::Serialize;
 
 pub use recorded::{replay_request, resume_request};
-use refusals::{check_policy_names, refuse_computed_imports, refuse_unclean, refuse_uncommitted};
+use refusals::{check_policy_names, refuse_computed_imports, refuse_outside_git, refuse_uncommitted};
 
 use crate::base::digest::sha256_hex;
 use crate::base::location::Location;
@@ -256,7 +256,7 @@ fn check_provenance(request: &RunRequest, prepared: &Prepared) -> Result<Option<
     let journal_dir = project.journal_dir();
     let repo = provenance::repo_state(&project.root, &journal_dir);
     if environment.protected && request.mode == Mode::Run {
-        refuse_unclean(&request.environment, &project.root, &journal_dir, repo.as_ref())?;
+        refuse_outside_git(&request.environment, &project.root, repo.as_ref())?;
         let mut used = vec![script_path.clone()];
         // `std/...` modules are embedded in shipctl, not files.
         let files = prepared.modules.keys().filter(|module| !module.starts_with(engine::STD_PREFIX));

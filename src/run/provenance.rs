@@ -2,7 +2,7 @@
 
 /// Git status queries live with the other clients of outside systems; a run reaches
 /// them through here.
-pub use crate::providers::git::{dirty_files, repo_state, uncommitted_files};
+pub use crate::providers::git::{repo_state, uncommitted_files};
 
 /// This build: `0.1.0 (4f2a9c1 2026-12-02)`, the version, commit and build date
 /// `build.rs` found ("unknown" commit outside a git checkout).

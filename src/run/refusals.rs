@@ -80,38 +80,25 @@ pub(super) fn refuse_computed_imports<'a>(
     Ok(())
 }
 
-/// A protected environment runs only committed scripts.
-pub(super) fn refuse_unclean(
+/// A protected environment runs only committed scripts: the scripts root must be in a
+/// git repository. Which files must be committed is `refuse_uncommitted`'s question
+/// (those the run uses); an unrelated untracked file (a plan saved by hand) does not
+/// hold the run, the header records the tree as dirty.
+pub(super) fn refuse_outside_git(
     environment: &str,
     root: &Path,
-    journal_dir: &Path,
     repo: Option<&crate::journal::RepoState>,
 ) -> Result<(), Error> {
-    match repo {
-        None => Err(Error::Policy {
-            message: format!(
-                "environment \"{environment}\" is protected and the scripts root {} is not in a git repository",
-                root.display()
-            ),
-            help: Some(
-                "protected environments run only committed scripts: put the scripts under version control".to_string(),
-            ),
-        }),
-        Some(state) if state.dirty => {
-            let files = provenance::dirty_files(root, journal_dir);
-            let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
-            Err(Error::Policy {
-                message: format!(
-                    "environment \"{environment}\" is protected and the scripts have uncommitted changes: {}{}",
-                    shown.join(", "),
-                    if files.len() > shown.len() { ", ..." } else { "" }
-                ),
-                help: Some(
-                    "commit (or stash) the changes, then run again; `shipctl plan` works on uncommitted scripts"
-                        .to_string(),
-                ),
-            })
-        }
-        Some(_) => Ok(()),
+    if repo.is_some() {
+        return Ok(());
     }
+    Err(Error::Policy {
+        message: format!(
+            "environment \"{environment}\" is protected and the scripts root {} is not in a git repository",
+            root.display()
+        ),
+        help: Some(
+            "protected environments run only committed scripts: put the scripts under version control".to_string(),
+        ),
+    })
 }

@@ -114,18 +114,20 @@ fn a_protected_environment_refuses_uncommitted_scripts() {
     git_repository(workspace.path());
     let dirty = workspace.shipctl(&["run", "scripts/web/release.rhai", "--env", "production", "--set", "version=1"]);
     assert_eq!(dirty.code, 4, "{dirty:?}");
-    assert!(dirty.stderr.contains("uncommitted changes"), "{}", dirty.stderr);
+    assert!(dirty.stderr.contains("the run uses files that are not committed"), "{}", dirty.stderr);
     assert!(dirty.stderr.contains("scripts/web/release.rhai"), "{}", dirty.stderr);
     assert!(workspace.journals().is_empty(), "refused before the journal");
 
     let commit = crate::support::commit_all(workspace.path(), "scripts");
+    // A file the run does not use (a plan saved by hand) does not hold a protected run.
+    workspace.write("plan.json", "{}\n");
 
     let clean = workspace.shipctl(&["run", "scripts/web/release.rhai", "--env", "production", "--set", "version=1"]);
     assert_eq!(clean.code, 0, "{clean:?}");
     let journal = shipctl::journal::read_journal(&workspace.journals()[0]).unwrap();
     let repo = journal.header.repo.expect("the scripts repository is recorded");
     assert_eq!(repo.commit, Some(commit.to_string()));
-    assert!(!repo.dirty);
+    assert!(repo.dirty, "the untracked plan.json is recorded as a dirty tree");
 }
 
 #[test]

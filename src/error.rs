@@ -54,3 +54,22 @@ impl Error {
         }
     }
 }
+
+impl miette::Diagnostic for Error {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let code = match self {
+            Error::Config(_) => "shipctl::config",
+            Error::Usage { .. } => "shipctl::usage",
+            Error::Script { .. } => "shipctl::script",
+            Error::Policy { .. } => "shipctl::policy",
+            Error::Journal(_) => "shipctl::journal",
+            Error::Io { .. } => "shipctl::io",
+            Error::Internal(_) => "shipctl::internal",
+        };
+        Some(Box::new(code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Error::help(self).map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
+}

@@ -100,7 +100,7 @@ pub fn render_error(error: &Error, color: bool) -> String {
             }
             render_parts(&config.message, config.location.as_ref(), None, &[], config.help.as_deref(), &sources, color)
         }
-        other => render_parts(&other.to_string(), None, None, &[], other.help(), &Sources::default(), color),
+        other => super::diagnostic::render_diagnostic(other, color),
     }
 }
 

@@ -214,6 +214,16 @@ pub struct ConfigError {
     pub help: Option<String>,
 }
 
+impl miette::Diagnostic for ConfigError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::config"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

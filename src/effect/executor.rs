@@ -42,13 +42,24 @@ impl Executed {
 }
 
 /// Why an executor stops the run before an effect: nothing more may happen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{message}")]
 pub struct Halt {
     pub reason: HaltReason,
     pub message: String,
     pub help: Option<String>,
     /// For divergences: what was recorded and what the script asked for.
     pub divergence: Option<Box<Divergence>>,
+}
+
+impl miette::Diagnostic for Halt {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::halt"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
 }
 
 /// The kinds of halt.

@@ -46,6 +46,16 @@ pub struct GateError {
     pub help: Option<String>,
 }
 
+impl miette::Diagnostic for GateError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::gate"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
+}
+
 impl GateError {
     /// Errors that end the run: a script cannot catch them. Arguments that do not fit
     /// are a mistake in the script or its config, not a failure to handle: a `try`

@@ -50,6 +50,16 @@ pub struct EffectError {
     pub refused: bool,
 }
 
+impl miette::Diagnostic for EffectError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::effect"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
+}
+
 impl EffectError {
     pub fn new(message: impl Into<String>) -> Self {
         EffectError { message: message.into(), help: None, refused: false }

@@ -66,6 +66,16 @@ impl std::fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
+impl miette::Diagnostic for ScriptError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::script"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
+}
+
 impl ScriptError {
     /// A parse error in the file named `file`.
     pub fn from_parse(error: &ParseError, file: &str) -> ScriptError {

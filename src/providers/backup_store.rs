@@ -66,10 +66,21 @@ pub struct BackupRecord {
 }
 
 /// A failure of the store, with what to do about it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct StoreError {
     pub message: String,
     pub help: Option<String>,
+}
+
+impl miette::Diagnostic for StoreError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::backup_store"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
 }
 
 impl StoreError {

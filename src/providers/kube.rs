@@ -88,10 +88,21 @@ impl KubeOverrides {
 
 /// A kubeconfig that cannot be used: a configuration problem, found before any effect
 /// when the run will talk to the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct KubeconfigProblem {
     pub message: String,
     pub help: String,
+}
+
+impl miette::Diagnostic for KubeconfigProblem {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::kubeconfig"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(self.help.as_str()))
+    }
 }
 
 /// Where the kubeconfig comes from, for the words of an error.

@@ -63,6 +63,16 @@ impl fmt::Display for PathError {
 
 impl std::error::Error for PathError {}
 
+impl miette::Diagnostic for PathError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::path"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(self.help.as_str()))
+    }
+}
+
 /// A path inside the scripts root, resolved: no `..`, no symlink; it exists, or (for
 /// [`ConfinedPath::new_file`]) its parent directory does.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,12 +32,23 @@ pub struct Credentials {
 }
 
 /// A registry answered something other than what was asked for.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct RegistryError {
     pub message: String,
     pub help: Option<String>,
     /// The HTTP status, when the registry answered.
     pub status: Option<StatusCode>,
+}
+
+impl miette::Diagnostic for RegistryError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("shipctl::registry"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_deref().map(|help| Box::new(help) as Box<dyn std::fmt::Display + 'a>)
+    }
 }
 
 impl RegistryError {

@@ -4,9 +4,12 @@
 //! climbs to the crate root, and fails listing every edge that points up a layer, every
 //! cycle between modules of one layer, and every module that is in no layer.
 
+mod common;
+use common::rust_files;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The layers, top to bottom, and the top-level modules in each (`main` is
 /// `src/main.rs`). `src/README.md` lists the same table. `effect` sits below the
@@ -128,20 +131,6 @@ fn allowance(file: &str, module: &str) -> Option<usize> {
     ALLOWED.iter().position(|(path, allowed, _)| {
         *allowed == module && if path.ends_with('/') { file.starts_with(path) } else { file == *path }
     })
-}
-
-fn rust_files(directory: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(directory).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }
 
 /// `src/run/lock.rs` → `[run, lock]`; `src/run/mod.rs` → `[run]`; `src/lib.rs` → `[]`.

@@ -4,7 +4,10 @@
 //! closing brace, found by counting braces outside comments, strings and character
 //! literals), and fails listing every one over its limit that `ALLOWED` does not name.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::rust_files;
+
+use std::path::Path;
 
 /// The longest a function may be, in lines, from its `fn` line to its closing brace.
 const FUNCTION_LINES: usize = 80;
@@ -263,18 +266,4 @@ fn raw_string_end(chars: &[char], index: usize) -> Option<usize> {
         at += 1;
     }
     Some(chars.len())
-}
-
-fn rust_files(directory: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(directory).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }

@@ -230,21 +230,26 @@ impl<'a> Client<'a> {
         error
     }
 
+    /// `method` (GET or HEAD) on the manifest `reference` in `repository`, accepting the
+    /// manifest types shipctl reads; `None` when the registry has no such manifest.
+    async fn manifest_request(
+        &mut self,
+        method: Method,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Answer>, RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let accepted = [StatusCode::OK, StatusCode::NOT_FOUND];
+        let answer = self.send(method, &path, |request| request.header(ACCEPT, ACCEPTED), &accepted).await?;
+        Ok((answer.status != StatusCode::NOT_FOUND).then_some(answer))
+    }
+
     /// The manifest `reference` (tag or digest) in `repository`; `None` if the registry
     /// has no such manifest.
     pub async fn manifest(&mut self, repository: &str, reference: &str) -> Result<Option<Manifest>, RegistryError> {
-        let path = format!("/v2/{repository}/manifests/{reference}");
-        let answer = self
-            .send(
-                Method::GET,
-                &path,
-                |request| request.header(ACCEPT, ACCEPTED),
-                &[StatusCode::OK, StatusCode::NOT_FOUND],
-            )
-            .await?;
-        if answer.status == StatusCode::NOT_FOUND {
+        let Some(answer) = self.manifest_request(Method::GET, repository, reference).await? else {
             return Ok(None);
-        }
+        };
         let content_type = header(&answer.headers, CONTENT_TYPE.as_str());
         let expected = header(&answer.headers, "docker-content-digest")
             .or_else(|| is_digest(reference).then(|| reference.to_string()));
@@ -270,18 +275,9 @@ impl<'a> Client<'a> {
 
     /// The digest `reference` points at now (HEAD), `None` if nothing.
     pub async fn digest(&mut self, repository: &str, reference: &str) -> Result<Option<String>, RegistryError> {
-        let path = format!("/v2/{repository}/manifests/{reference}");
-        let answer = self
-            .send(
-                Method::HEAD,
-                &path,
-                |request| request.header(ACCEPT, ACCEPTED),
-                &[StatusCode::OK, StatusCode::NOT_FOUND],
-            )
-            .await?;
-        if answer.status == StatusCode::NOT_FOUND {
+        let Some(answer) = self.manifest_request(Method::HEAD, repository, reference).await? else {
             return Ok(None);
-        }
+        };
         match header(&answer.headers, "docker-content-digest").filter(|digest| is_digest(digest)) {
             Some(digest) => Ok(Some(digest)),
             // A registry that does not say: read the manifest and hash it.

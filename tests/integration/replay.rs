@@ -7,7 +7,7 @@ use shipctl::effect::Silent;
 use shipctl::journal::{Record, RunStatus, read_journal};
 use shipctl::run::{execute, replay_request, resume_request};
 
-use crate::support::{HttpServer, Workspace, git_repository};
+use crate::support::{HttpServer, Workspace, tag_and_webhook_workspace};
 
 const RELEASE: &str = r#"let version = param("version");
 let started = now();
@@ -197,12 +197,7 @@ fn killable() -> Killable {
     let webhook = HttpServer::start(&[(200, "ok")]);
     // The first health request hangs long enough to kill the run in the middle of it.
     let slow = HttpServer::start_with_delays(&[(200, "ok", Duration::from_secs(20)), (200, "ok", Duration::ZERO)]);
-    let workspace = Workspace::new();
-    workspace.write("secrets/hook", &format!("{}/hook", webhook.url));
-    workspace.config(
-        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.hook]\nkind = \"webhook\"\nurl_secret = \"hook\"\n",
-    );
-    git_repository(&workspace.path().join("repos/app"));
+    let workspace = tag_and_webhook_workspace(&webhook);
     workspace.write(
         "release.rhai",
         &format!(

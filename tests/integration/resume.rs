@@ -8,7 +8,7 @@ use shipctl::effect::Silent;
 use shipctl::journal::{Record, RunStatus, read_journal};
 use shipctl::run::{execute, resume_request};
 
-use crate::support::{HttpServer, Workspace, git_repository};
+use crate::support::{HttpServer, Workspace, tag_and_webhook_workspace};
 
 /// A workspace shaped like the bundled scripts: it tags, checks health, announces; its
 /// compensation (`compensation`, script text) runs when the health check fails.
@@ -22,12 +22,7 @@ fn release(compensation: &str) -> Release {
     let webhook = HttpServer::start(&[(200, "ok")]);
     // Down for the first run, up for the resume.
     let health = HttpServer::start(&[(503, "down"), (200, "ok")]);
-    let workspace = Workspace::new();
-    workspace.write("secrets/hook", &format!("{}/hook", webhook.url));
-    workspace.config(
-        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.hook]\nkind = \"webhook\"\nurl_secret = \"hook\"\n",
-    );
-    git_repository(&workspace.path().join("repos/app"));
+    let workspace = tag_and_webhook_workspace(&webhook);
     workspace.write(
         "release.rhai",
         &format!(

@@ -223,6 +223,18 @@ impl Drop for HttpServer {
     }
 }
 
+/// A workspace with the repository `app` (at `repos/app`, one commit) and the channel
+/// `hook`, a webhook to `webhook`'s `/hook` whose URL is the secret file `secrets/hook`.
+pub fn tag_and_webhook_workspace(webhook: &HttpServer) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.write("secrets/hook", &format!("{}/hook", webhook.url));
+    workspace.config(
+        "[repos.app]\npath = \"repos/app\"\n\n[secrets.hook]\nfile = \"secrets/hook\"\n\n[notify.hook]\nkind = \"webhook\"\nurl_secret = \"hook\"\n",
+    );
+    git_repository(&workspace.path().join("repos/app"));
+    workspace
+}
+
 /// `git init` with one commit of a README; returns the repository.
 pub fn git_repository(path: &Path) -> git2::Repository {
     std::fs::create_dir_all(path).unwrap();

@@ -66,7 +66,9 @@ fn report_needs(file: &Path) {
     if file.to_string_lossy().ends_with(crate::testing::SUFFIX) {
         return;
     }
-    output::print_needs(&crate::run::needs::problems_here(file, crate::config::LOCAL_ENVIRONMENT));
+    if let Ok(problems) = crate::run::needs::problems_here(file, crate::config::LOCAL_ENVIRONMENT) {
+        output::print_needs(&problems);
+    }
 }
 
 fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Error> {

@@ -349,8 +349,7 @@ pub fn print_resume_hint(report: &RunReport) {
 /// Under a plan: what the live run would stop at before its first effect (missing
 /// secrets, repositories, kubeconfig contexts), one warning a line, on stderr: the plan
 /// on stdout stays what it is (and `--output json` stays JSON).
-pub fn print_needs(problems: &Result<Vec<crate::run::needs::Problem>, Error>) {
-    let Ok(problems) = problems else { return };
+pub fn print_needs(problems: &[crate::run::needs::Problem]) {
     if problems.is_empty() {
         return;
     }

@@ -156,7 +156,7 @@ pub fn plan(args: PlanArgs) -> i32 {
             if let Some(error) = &report.error {
                 output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
             }
-            output::print_needs(&crate::run::needs::of_script(&args.script.script, &args.script.env));
+            output::print_needs(&report.needs);
             exit_code(&report)
         }
         Err(error) => refused(&error, github, json),

@@ -130,6 +130,9 @@ pub struct RunReport {
     /// The texts of the scripts, for rendering errors.
     #[serde(skip)]
     pub sources: Sources,
+    /// What the live run would stop at before its first effect (a plan's only).
+    #[serde(skip)]
+    pub needs: Vec<needs::Problem>,
 }
 
 /// Run `request`, telling `reporter` as it goes. Errors before the script starts (config,
@@ -182,6 +185,8 @@ struct Prepared {
     known_params: Vec<String>,
     main: rhai::AST,
     modules: BTreeMap<String, rhai::AST>,
+    /// What the live run would stop at, for a plan to show.
+    needs: Vec<needs::Problem>,
 }
 
 /// Prepare: read the script, find its project and environment, build the registry,
@@ -225,7 +230,7 @@ fn prepare(request: &RunRequest) -> Result<Prepared, Error> {
     if let Some(unread) = preflight.unread_params(&request.params).into_iter().next().filter(|_| !recorded_params) {
         return Err(Error::usage(unread, Some("remove it, or fix its name".to_string())));
     }
-    needs::refuse_unmet(request.mode, &project, &request.environment, &environment, &preflight.calls)?;
+    let needs = needs::for_mode(request.mode, &project, &request.environment, &environment, &preflight.calls)?;
     let known_params = preflight.param_names();
     let Some(mut main) = preflight.main else {
         return Err(Error::Internal("preflight returned no script".to_string()));
@@ -246,6 +251,7 @@ fn prepare(request: &RunRequest) -> Result<Prepared, Error> {
         known_params,
         main,
         modules,
+        needs,
     })
 }
 
@@ -283,6 +289,7 @@ struct Opened {
     journal_path: Option<PathBuf>,
     host: Rc<ScriptHost>,
     engine: rhai::Engine,
+    needs: Vec<needs::Problem>,
 }
 
 /// Open: take the release lock, create the journal and write its header, build the
@@ -308,7 +315,18 @@ fn open(
     let journal = if request.journal { Some(JournalWriter::create(&journal_dir, &run_id)?) } else { None };
     let header = header_for(request, &prepared, &run_id, repo);
     let Prepared {
-        started, project, script, environment, registry, sources, limits, known_params, main, modules, ..
+        started,
+        project,
+        script,
+        environment,
+        registry,
+        sources,
+        limits,
+        known_params,
+        main,
+        modules,
+        needs,
+        ..
     } = prepared;
     let environment_map = environment_map(&request.environment, &environment);
     let mut context = EffectContext::new(
@@ -348,7 +366,7 @@ fn open(
     let resolver = engine::resolver::ScriptResolver::new(&project.root, sources.clone(), modules)
         .with_budget(Rc::clone(&host.budget));
     let engine = engine::build(&host, resolver);
-    Ok(Opened { _lock, _watch, started, run_id, script, limits, sources, main, journal_path, host, engine })
+    Ok(Opened { _lock, _watch, started, run_id, script, limits, sources, main, journal_path, host, engine, needs })
 }
 
 /// The journal header of the run `prepared` opens as `run_id`.
@@ -439,7 +457,7 @@ fn compensate_after(request: &RunRequest, opened: &Opened, error: Option<ScriptE
 /// Close: finish the log and the executor, settle the status, write the footer,
 /// release the engine and the lock, and build the report.
 fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Result<RunReport, Error> {
-    let Opened { _lock, _watch, started, run_id, script, sources, journal_path, host, engine, .. } = opened;
+    let Opened { _lock, _watch, started, run_id, script, sources, journal_path, host, engine, needs, .. } = opened;
     let Compensated { mut error, reports: compensation_reports, halted } = compensated;
     if let Err(log_error) = host.gate.finish_log()
         && error.is_none()
@@ -506,6 +524,7 @@ fn close(request: RunRequest, opened: Opened, compensated: Compensated) -> Resul
         signal,
         duration,
         sources: sources.snapshot(),
+        needs,
     })
 }
 

@@ -194,30 +194,44 @@ fn count(problems: usize) -> String {
     }
 }
 
-/// For a live run (`mode` run): refuse when anything it needs is missing.
-pub fn refuse_unmet(
+/// What a run in `mode` is told of its needs: a live run is refused when anything it
+/// needs is missing; a plan gets the problems to show under it (the approval order
+/// included); replays and tests get none.
+pub fn for_mode(
     mode: crate::effect::Mode,
     project: &Project,
     environment_name: &str,
     environment: &Environment,
     calls: &[(String, LiteralCall)],
-) -> Result<(), Error> {
-    if mode != crate::effect::Mode::Run {
-        return Ok(());
+) -> Result<Vec<Problem>, Error> {
+    use crate::effect::Mode;
+    match mode {
+        Mode::Run => {
+            let problems = problems(project, environment_name, environment, calls);
+            if problems.is_empty() { Ok(Vec::new()) } else { Err(refusal(&problems)) }
+        }
+        Mode::Plan => Ok(for_plan(project, environment_name, environment, calls)),
+        Mode::Replay | Mode::Test => Ok(Vec::new()),
     }
-    let problems = problems(project, environment_name, environment, calls);
-    if problems.is_empty() { Ok(()) } else { Err(refusal(&problems)) }
 }
 
-/// The problems of `script` in `environment_name`, for `plan` and `check`: the project
-/// found, the script compiled (a script that does not compile has none to report here).
-pub fn of_script(script: &Path, environment_name: &str) -> Result<Vec<Problem>, Error> {
-    let (script, environment_name) = (script.to_path_buf(), environment_name.to_string());
-    // Compiling recurses as deep as the script nests: on the script thread.
-    super::on_script_thread(move || script_problems(&script, &environment_name))?
+/// The problems a plan or `check` shows: what the live run would stop at, and a literal
+/// write before the approval `require_approval` asks for.
+fn for_plan(
+    project: &Project,
+    environment_name: &str,
+    environment: &Environment,
+    calls: &[(String, LiteralCall)],
+) -> Vec<Problem> {
+    let mut found = problems(project, environment_name, environment, calls);
+    found.extend(approval_problem(environment_name, environment, calls));
+    found
 }
 
-/// [`of_script`] on the calling thread (which must be the script thread).
+/// The problems of `script` in `environment_name`, for `check`: the project found, the
+/// script compiled (a script that does not compile has none to report here). On the
+/// calling thread, which must be the script thread (compiling recurses as deep as the
+/// script nests).
 pub fn problems_here(script: &Path, environment_name: &str) -> Result<Vec<Problem>, Error> {
     script_problems(script, environment_name)
 }
@@ -233,7 +247,5 @@ fn script_problems(script: &Path, environment_name: &str) -> Result<Vec<Problem>
     let sources = crate::engine::SourceMap::default();
     let limits = &project.config.limits;
     let preflight = crate::engine::preflight::preflight(limits, &project.root, &name, &text, &sources, Some(&registry));
-    let mut found = problems(&project, environment_name, &environment, &preflight.calls);
-    found.extend(approval_problem(environment_name, &environment, &preflight.calls));
-    Ok(found)
+    Ok(for_plan(&project, environment_name, &environment, &preflight.calls))
 }

@@ -232,6 +232,11 @@ pub async fn client(
         EffectError::new(format!("cannot load the Kubernetes configuration{context}: {error}"))
             .with_help(help(environment_name))
     })?;
+    tracing::debug!(
+        server = %config.cluster_url,
+        context = environment.kube_context().unwrap_or("(current)"),
+        "Kubernetes client"
+    );
     kube::Client::try_from(config)
         .map_err(|error| EffectError::new(format!("cannot build a Kubernetes client: {error}")))
 }

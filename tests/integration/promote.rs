@@ -75,6 +75,22 @@ fn promotes_across_repositories_behind_basic_auth() {
     }
     let journal = std::fs::read_to_string(report.journal.as_ref().unwrap()).unwrap();
     assert!(!journal.contains("registry pass"), "the password is not journaled");
+
+    // `-v` names each registry request and its answer, never the password.
+    workspace.write(
+        "promote.rhai",
+        &promote_script(&registry.image("staging/web", "1.4.0"), &registry.image("production/web", "verbose")),
+    );
+    let verbose = workspace.shipctl(&["-v", "run", "promote.rhai"]);
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    let manifest_put = format!("method=PUT url=http://{}/v2/production/web/manifests/verbose", registry.host);
+    assert!(verbose.stderr.contains(&manifest_put), "{manifest_put} in\n{}", verbose.stderr);
+    assert!(
+        verbose.stderr.contains("registry answered") && verbose.stderr.contains("status=201"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(!verbose.stderr.contains("registry pass"), "{}", verbose.stderr);
 }
 
 #[test]

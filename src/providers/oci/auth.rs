@@ -60,6 +60,7 @@ impl Client<'_> {
                 query.append_pair("scope", scope);
             }
         }
+        tracing::debug!(url = %self.redactor.redact_str(url.as_str()), "registry token request");
         let mut request = self.http.get(url).timeout(REQUEST_TIMEOUT);
         if let Some(credentials) = &self.credentials {
             request = request.basic_auth(&credentials.username, Some(&credentials.password));

@@ -145,6 +145,7 @@ impl<'a> Client<'a> {
                 ))
             })?;
             let timeout = request.timeout().copied();
+            tracing::debug!(method = %method, url = %self.redactor.redact_str(&url), "registry request");
             let response = self.http.execute(request).await.map_err(|error| {
                 let mut failure =
                     RegistryError::new(format!("cannot reach registry {}: {}", self.host, self.words(&error, timeout)));
@@ -155,6 +156,7 @@ impl<'a> Client<'a> {
                 failure
             })?;
             let status = response.status();
+            tracing::debug!(method = %method, url = %self.redactor.redact_str(&url), status = status.as_u16(), "registry answered");
             if status == StatusCode::UNAUTHORIZED && !challenged {
                 challenged = true;
                 let challenge = response

@@ -8,7 +8,7 @@ mod builtins;
 pub mod calls;
 pub mod definitions;
 mod diagnostic;
-mod known;
+pub(crate) mod known;
 pub mod preflight;
 pub mod resolver;
 mod sources;

@@ -539,3 +539,27 @@ fn result_map(report: &RunReport) -> Value {
             .collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The check for unknown functions (`engine::known`, a lower layer that cannot read
+    /// this module) keeps its own list of test builtins: every name registered here must
+    /// be on it, or a valid test file would be refused; an extra name there hides a typo.
+    #[test]
+    fn the_unknown_function_check_knows_every_test_builtin() {
+        let file = include_str!("builtins.rs");
+        let source = &file[..file.rfind("#[cfg(test)]").expect("this module is in the file")];
+        let registered: BTreeSet<&str> = source
+            .split("register_fn(")
+            .skip(1)
+            .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split('"').next())
+            .collect();
+        let known: BTreeSet<&str> = crate::engine::known::TEST_BUILTINS.iter().copied().collect();
+        assert!(registered.len() >= 10, "the scan found the registrations: {registered:?}");
+        assert_eq!(registered, known);
+        let documented: BTreeSet<&str> = super::BUILTINS.iter().map(|(name, _)| *name).collect();
+        assert!(documented.is_subset(&known), "documented but not known: {:?}", documented.difference(&known));
+    }
+}

@@ -358,3 +358,24 @@ fn the_deadline_binds_a_loop_of_long_string_builtins() {
     assert_eq!(error.kind, ScriptErrorKind::Limit, "{error}");
     assert!(error.message.contains("deadline passed"), "{error}");
 }
+
+#[test]
+fn a_value_nested_past_64_levels_is_refused_at_the_call_naming_its_path() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.log]\nkind = \"stdout\"\n");
+    let script =
+        "let m = 1;\nfor i in 0..1000 { m = #{ a: m }; }\nnotify(#{ channel: \"log\", text: \"x\", fields: m });\n";
+    workspace.write("deep.rhai", script);
+    let output = workspace.shipctl(&["plan", "deep.rhai"]);
+    assert_clean_exit(&output, 1, "deep.rhai:3");
+    let path = format!("argument to notify: in fields{}…: ", ".a".repeat(15));
+    assert!(output.stderr.contains(&path), "{path} in {output:?}");
+    assert!(output.stderr.contains("nests more than 64 levels"), "{output:?}");
+    assert!(output.stdout.len() + output.stderr.len() < 4096, "no pyramid of indentation: {output:?}");
+
+    let shallow =
+        "let m = 1;\nfor i in 0..60 { m = #{ a: m }; }\nnotify(#{ channel: \"log\", text: \"x\", fields: m });\n";
+    workspace.write("shallow.rhai", shallow);
+    let output = workspace.shipctl(&["plan", "shallow.rhai"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}

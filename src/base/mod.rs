@@ -4,6 +4,7 @@
 
 pub mod confined;
 pub mod digest;
+pub mod files;
 pub mod location;
 pub mod names;
 pub mod operator;

@@ -73,7 +73,7 @@ fn report_needs(file: &Path) {
 
 fn check_file(file: &Path, registry: &crate::effect::Registry) -> Result<(), Error> {
     let project = Project::discover(file)?;
-    let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+    let text = crate::base::files::read_regular(file).map_err(|source| Error::Io {
         action: "cannot read",
         path: file.to_path_buf(),
         source,

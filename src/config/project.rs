@@ -26,7 +26,9 @@ impl Project {
             if start.is_dir() { start.clone() } else { start.parent().map(Path::to_path_buf).unwrap_or_default() };
         for candidate in directory.ancestors() {
             let path = candidate.join(FILE_NAME);
-            if path.is_file() {
+            // Whatever is there by that name is the config: a FIFO, a directory or a
+            // dangling link is refused by `load`, never passed over for a parent's.
+            if std::fs::symlink_metadata(&path).is_ok() {
                 return Project::load(&path);
             }
         }
@@ -35,7 +37,7 @@ impl Project {
 
     /// Load a given `shipctl.toml`.
     pub fn load(path: &Path) -> Result<Project, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        let text = crate::base::files::read_regular(path).map_err(|error| ConfigError {
             location: None,
             message: format!("cannot read {}: {error}", path.display()),
             help: None,

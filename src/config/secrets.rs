@@ -48,14 +48,9 @@ impl Shared {
             (None, Some(file)) => {
                 let path = self.root.join(file);
                 // Only a regular file: a FIFO named by mistake must not hang the run.
-                if !std::fs::metadata(&path).map(|meta| meta.is_file()).unwrap_or(false) {
-                    return Err(format!(
-                        "secret \"{name}\" comes from {}, which is not a readable file",
-                        path.display()
-                    ));
-                }
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|error| format!("secret \"{name}\" comes from {}: {error}", path.display()))?;
+                let text = crate::base::files::read_regular(&path).map_err(|error| {
+                    format!("secret \"{name}\" comes from {}, which is not a readable file: {error}", path.display())
+                })?;
                 text.trim_end_matches(['\n', '\r']).to_string()
             }
             (None, None) => return Err(format!("secret \"{name}\" has no source")),

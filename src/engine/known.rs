@@ -170,7 +170,7 @@ mod tests {
     /// so a rhai upgrade that adds or drops a function fails here, not in a user's script.
     #[test]
     fn the_list_is_what_the_sandbox_registers() {
-        let engine = super::super::sandbox(&crate::config::Limits::default());
+        let engine = crate::engine::sandbox(&crate::config::Limits::default());
         let registered: BTreeSet<String> = engine
             .gen_fn_signatures(true)
             .iter()

@@ -232,7 +232,7 @@ fn load(target: &Target) -> Result<Rc<str>, String> {
                 format!("no stdlib module \"{name}\"; the stdlib has: {}", known.join(", "))
             })
         }
-        Target::File { path, .. } => std::fs::read_to_string(path)
+        Target::File { path, .. } => crate::base::files::read_regular(path)
             .map(Rc::from)
             .map_err(|error| format!("cannot read module {}: {error}", path.display())),
     }

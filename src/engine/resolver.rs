@@ -140,7 +140,7 @@ impl ScriptResolver {
                 })?;
                 source.into()
             }
-            Target::File { path, .. } => std::fs::read_to_string(path)
+            Target::File { path, .. } => crate::base::files::read_regular(path)
                 .map_err(|error| refused(&name, format!("cannot read module {}: {error}", path.display()), position))?
                 .into(),
         };

@@ -38,18 +38,14 @@ impl Journal {
 /// checked through the open handle, so a FIFO put in place between a check and the
 /// `open` cannot make the open wait for a writer forever.
 pub(super) fn open_regular(path: &Path) -> Result<File, JournalError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let read_error = |source| JournalError::Read { path: path.to_path_buf(), source };
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(read_error)?;
-    if !file.metadata().map_err(read_error)?.is_file() {
-        return Err(JournalError::Invalid {
+    crate::base::files::open_regular(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::InvalidInput => JournalError::Invalid {
             path: path.to_path_buf(),
             line: 1,
             message: "not a regular file (a FIFO, device or directory is never read as a journal)".to_string(),
-        });
-    }
-    // O_NONBLOCK means nothing for a regular file's reads; nothing to undo.
-    Ok(file)
+        },
+        _ => JournalError::Read { path: path.to_path_buf(), source },
+    })
 }
 
 /// One line of a journal, without its line break.

@@ -114,7 +114,7 @@ fn append<W: Write>(
     }
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(&metadata, tar::HeaderMode::Complete);
-    let input = File::open(path).map_err(failed)?;
+    let input = crate::base::files::open_regular(path).map_err(failed)?;
     builder.append_data(&mut header, &name, Bounded { inner: input, deadline }).map_err(failed)
 }
 
@@ -156,7 +156,8 @@ pub fn verify(file: &Path, deadline: Instant) -> Result<usize, ArchiveError> {
 
 fn verify_until(file: &Path, deadline: Instant) -> Result<usize, ArchiveError> {
     let damaged = |error: std::io::Error| io_error(|| format!("{} is damaged", file.display()), error);
-    let input = File::open(file).map_err(|error| io_error(|| format!("cannot open {}", file.display()), error))?;
+    let input = crate::base::files::open_regular(file)
+        .map_err(|error| io_error(|| format!("cannot open {}", file.display()), error))?;
     let bounded = Bounded { inner: BufReader::new(input), deadline };
     let mut archive = tar::Archive::new(GzDecoder::new(bounded));
     let mut count = 0;
@@ -185,7 +186,7 @@ fn extract_until(file: &Path, into: &Path, deadline: Instant) -> Result<(), Arch
     let failed = |error: std::io::Error| {
         io_error(|| format!("cannot extract {} into {}", file.display(), into.display()), error)
     };
-    let input = File::open(file).map_err(failed)?;
+    let input = crate::base::files::open_regular(file).map_err(failed)?;
     let mut archive = tar::Archive::new(GzDecoder::new(Bounded { inner: BufReader::new(input), deadline }));
     archive.set_preserve_permissions(true);
     archive.set_overwrite(false);

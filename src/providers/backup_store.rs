@@ -343,7 +343,8 @@ impl Store {
 }
 
 fn read_record(path: &Path) -> Result<BackupRecord, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let text =
+        crate::base::files::read_regular(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|error| format!("{} is not a backup record: {error}", path.display()))?;
     let format = value.get("format").and_then(serde_json::Value::as_u64).unwrap_or(0);
@@ -363,7 +364,7 @@ fn read_record(path: &Path) -> Result<BackupRecord, String> {
 
 /// sha256 (hex) and size of a file, read in blocks.
 pub fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
-    let mut file = File::open(path).map_err(|error| StoreError::io("open", path, &error))?;
+    let mut file = crate::base::files::open_regular(path).map_err(|error| StoreError::io("open", path, &error))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut bytes = 0u64;

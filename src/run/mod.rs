@@ -195,7 +195,7 @@ fn prepare(request: &RunRequest) -> Result<Prepared, Error> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     let script_path = crate::config::absolute(&request.script);
-    let text = std::fs::read_to_string(&script_path)
+    let text = crate::base::files::read_regular(&script_path)
         .map_err(|error| Error::usage(format!("cannot read script {}: {error}", request.script.display()), None))?;
     let project = Project::discover(&script_path)?;
     let script = project.source_name(&script_path);

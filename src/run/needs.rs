@@ -238,7 +238,7 @@ pub fn problems_here(script: &Path, environment_name: &str) -> Result<Vec<Proble
 
 fn script_problems(script: &Path, environment_name: &str) -> Result<Vec<Problem>, Error> {
     let path = crate::config::absolute(script);
-    let text = std::fs::read_to_string(&path)
+    let text = crate::base::files::read_regular(&path)
         .map_err(|error| Error::usage(format!("cannot read script {}: {error}", script.display()), None))?;
     let project = Project::discover(&path)?;
     let environment = project.environment(environment_name)?;

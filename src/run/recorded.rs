@@ -101,7 +101,7 @@ pub fn replay_request(journal_path: &Path, script: Option<&Path>) -> Result<(Run
         None => {
             let (path, unchanged) = recorded_script(journal_path, &journal)?;
             if !unchanged {
-                let now = sha256_hex(&std::fs::read(&path).unwrap_or_default());
+                let now = sha256_hex(&crate::base::files::read_regular_bytes(&path).unwrap_or_default());
                 return Err(Error::usage(
                     format!(
                         "{} changed since run {} (sha256 {} then, {} now)",

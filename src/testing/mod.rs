@@ -104,7 +104,7 @@ fn run_file_inner(
     on_outcome: &mut dyn FnMut(&TestOutcome),
 ) -> Result<(), Error> {
     let absolute = crate::config::absolute(path);
-    let text = std::fs::read_to_string(&absolute).map_err(|source| Error::Io {
+    let text = crate::base::files::read_regular(&absolute).map_err(|source| Error::Io {
         action: "cannot read",
         path: path.to_path_buf(),
         source,

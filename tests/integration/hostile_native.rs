@@ -144,6 +144,45 @@ fn a_fifo_among_the_journals_does_not_hang_history_or_replay() {
     assert!(replay.stderr.contains("not a regular file"), "{}", replay.stderr);
 }
 
+/// A FIFO where shipctl reads a file it was named (the script, a module, shipctl.toml,
+/// a secret file): every command refuses it at once instead of waiting for a writer.
+#[test]
+fn a_fifo_named_as_a_script_module_config_or_secret_is_refused_without_hanging() {
+    let limit = Duration::from_secs(20);
+    let refused = |workspace: &Workspace, args: &[&str]| {
+        let output = shipctl_within(workspace, args, limit);
+        assert!(output.code.is_some_and(|code| (1..=3).contains(&code)), "{args:?} hung or crashed: {output:?}");
+        assert!(output.stderr.contains("not a regular file"), "{args:?}: {}", output.stderr);
+    };
+    let workspace = Workspace::new();
+    mkfifo(&workspace.path().join("pipe.rhai"));
+    mkfifo(&workspace.path().join("pipe.test.rhai"));
+    for args in
+        [&["check", "pipe.rhai"][..], &["plan", "pipe.rhai"], &["run", "pipe.rhai"], &["test", "pipe.test.rhai"]]
+    {
+        refused(&workspace, args);
+    }
+
+    let workspace = Workspace::new();
+    mkfifo(&workspace.path().join("lib.rhai"));
+    workspace.write("main.rhai", "import \"lib\" as lib;\nprint(\"never\");\n");
+    for args in [&["check", "main.rhai"][..], &["plan", "main.rhai"]] {
+        refused(&workspace, args);
+    }
+
+    let workspace = Workspace::new();
+    workspace.write("main.rhai", "print(\"hello\");\n");
+    mkfifo(&workspace.path().join("shipctl.toml"));
+    refused(&workspace, &["plan", "main.rhai"]);
+
+    let workspace = Workspace::new();
+    workspace
+        .config("[secrets.hook]\nfile = \"hook.secret\"\n\n[notify.chat]\nkind = \"webhook\"\nurl_secret = \"hook\"\n");
+    mkfifo(&workspace.path().join("hook.secret"));
+    workspace.write("main.rhai", "notify(#{ channel: \"chat\", text: \"hello\" });\n");
+    refused(&workspace, &["run", "main.rhai"]);
+}
+
 /// `scripts/` holds a link to itself, a link to its parent, and a link out of the root
 /// to a directory whose script is broken: following any of them loops or reads outside.
 fn linked_workspace() -> (Workspace, tempfile::TempDir) {

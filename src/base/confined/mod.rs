@@ -414,11 +414,14 @@ impl ConfinedPath {
     /// Read the whole file, opened below the root's handle (a symlink swapped in since
     /// the check cannot lead out). Only a regular file is read, so a FIFO cannot block.
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
-        let dir = self.dir()?;
-        if !dir.metadata(&self.relative)?.is_file() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
-        }
-        dir.read(&self.relative)
+        use cap_std::fs::OpenOptionsExt;
+        use std::io::Read;
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.read(true).custom_flags(libc::O_NONBLOCK);
+        let mut file = super::files::check_regular(self.dir()?.open_with(&self.relative, &options)?)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
     /// Read the whole file as UTF-8, like [`ConfinedPath::read`].

@@ -208,6 +208,41 @@ fn check_does_not_follow_symlink_loops_or_links_out_of_the_root() {
     assert_eq!(check.stdout.matches("release.rhai").count(), 1, "each script once: {}", check.stdout);
 }
 
+/// Links named like scripts: one to a script in the tree is checked under its own
+/// name; one out of the tree, a dangling one and one to a FIFO are skipped with a
+/// warning naming the link, and never read.
+#[test]
+fn check_lists_linked_scripts_inside_the_tree_and_warns_about_the_others() {
+    let (workspace, outside) = linked_workspace();
+    let scripts = workspace.path().join("scripts");
+    std::fs::write(outside.path().join("evil.rhai"), "this is not rhai (\n").unwrap();
+    std::os::unix::fs::symlink(scripts.join("app/release.rhai"), scripts.join("alias.rhai")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("evil.rhai"), scripts.join("stolen.rhai")).unwrap();
+    std::os::unix::fs::symlink(scripts.join("gone.rhai"), scripts.join("dangling.rhai")).unwrap();
+    mkfifo(&outside.path().join("pipe"));
+    std::os::unix::fs::symlink(outside.path().join("pipe"), scripts.join("app/pipe.rhai")).unwrap();
+    std::os::unix::fs::symlink(scripts.join("app/fifo"), scripts.join("app/fifo.rhai")).unwrap();
+    mkfifo(&scripts.join("app/fifo"));
+
+    let check = shipctl_within(&workspace, &["check", "scripts"], Duration::from_secs(30));
+    assert_eq!(check.code, Some(0), "{check:?}");
+    assert!(check.stdout.contains("scripts/alias.rhai"), "the link in the tree is checked: {}", check.stdout);
+    for (link, why) in [
+        ("stolen.rhai", "a link out of the directory"),
+        ("dangling.rhai", "a link that leads nowhere"),
+        ("app/pipe.rhai", "a link out of the directory"),
+        ("app/fifo.rhai", "not a regular file"),
+    ] {
+        let line = check.stderr.lines().find(|line| line.contains(&format!("scripts/{link}")));
+        assert!(
+            line.is_some_and(|line| line.starts_with("warning: skipped") && line.contains(why)),
+            "{link}: {}",
+            check.stderr
+        );
+    }
+    assert!(!check.stdout.contains("evil") && !check.stderr.contains("not rhai"), "{check:?}");
+}
+
 #[test]
 fn test_does_not_follow_symlink_loops_or_links_out_of_the_root() {
     let (workspace, _outside) = linked_workspace();

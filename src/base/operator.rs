@@ -33,10 +33,10 @@ pub struct CiIdentity {
     /// `github` or `gitlab`.
     pub system: String,
     /// The CI's user that started the job (`GITHUB_ACTOR`, `GITLAB_USER_LOGIN`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// The job's page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 

@@ -308,7 +308,6 @@ mod tests {
     #[allow(dead_code)]
     struct Sample {
         release: String,
-        #[serde(default)]
         namespace: Option<String>,
     }
 

@@ -47,14 +47,14 @@ pub struct Header {
     pub host: String,
     pub started_at: String,
     /// The run this one resumes, when it is a resume.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
     /// `--kubeconfig` and `--kube-context` given for the run (`kubeconfig`,
     /// `kube_context`), over the environment's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kube: BTreeMap<String, String>,
     /// The CI job that ran shipctl (who started it, its page), when it ran in CI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<Box<crate::base::operator::CiIdentity>>,
 }
 
@@ -72,9 +72,9 @@ pub struct StepRecord {
     pub event: StepEvent,
     pub name: String,
     pub at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ok: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
 }
 
@@ -96,7 +96,7 @@ pub struct Effect {
     /// when read back from a journal.
     pub kind: Cow<'static, str>,
     /// The innermost `step` the effect ran in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     /// The arguments as the script passed them (validated; redacted before anything
     /// outside the gate sees them).
@@ -108,7 +108,7 @@ pub struct Effect {
     pub compensation: bool,
     /// The primitive's class when the effect was journaled; absent in journals written
     /// before classes existed. Informative only: nothing decides by a recorded class.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<EffectClass>,
 }
 
@@ -155,15 +155,15 @@ pub struct Outcome {
     pub seq: u64,
     pub kind: String,
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub started_at: String,
     pub ended_at: String,
     pub duration_ms: u64,
     /// Not performed: the result was taken from this earlier run's journal (resume).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub replayed_from: Option<String>,
 }
 
@@ -172,7 +172,7 @@ pub struct Outcome {
 pub struct LogRecord {
     pub level: String,
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Location>,
     pub at: String,
 }
@@ -181,9 +181,9 @@ pub struct LogRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Footer {
     pub status: RunStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<String>,
     /// After a second signal: the compensations that did not run (where each was registered).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -23,13 +23,9 @@ pub struct Backup;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupParams {
-    #[serde(default)]
     pub postgres: Option<DatabaseName>,
-    #[serde(default)]
     pub files: Option<String>,
-    #[serde(default)]
     pub label: Option<Label>,
-    #[serde(default)]
     pub format: Option<String>,
 }
 

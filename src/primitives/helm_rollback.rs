@@ -19,10 +19,8 @@ pub struct HelmRollback;
 #[serde(deny_unknown_fields)]
 pub struct HelmRollbackParams {
     pub release: ReleaseName,
-    #[serde(default)]
     pub namespace: Option<Namespace>,
     /// The revision to return to; absent or 0: the one before the current revision.
-    #[serde(default)]
     pub revision: Option<i64>,
     #[serde(default)]
     pub wait: bool,

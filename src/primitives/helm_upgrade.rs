@@ -24,10 +24,8 @@ pub struct HelmUpgrade;
 pub struct HelmUpgradeParams {
     pub release: ReleaseName,
     pub chart: ChartReference,
-    #[serde(default)]
     pub namespace: Option<Namespace>,
     /// Values, written to a temporary values file.
-    #[serde(default)]
     pub values: Option<serde_json::Map<String, Value>>,
     /// `--set-json key=value` for each entry: helm's own key syntax, values keep their type.
     #[serde(default)]
@@ -35,7 +33,6 @@ pub struct HelmUpgradeParams {
     /// Values files, relative to the scripts root.
     #[serde(default)]
     pub values_files: Vec<String>,
-    #[serde(default)]
     pub version: Option<ChartVersion>,
     /// Roll back by itself when the upgrade fails (`--rollback-on-failure`, helm 3's `--atomic`).
     #[serde(default)]

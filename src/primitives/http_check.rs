@@ -16,11 +16,8 @@ pub struct HttpCheck;
 #[serde(deny_unknown_fields)]
 pub struct HttpCheckParams {
     pub url: String,
-    #[serde(default)]
     pub status: Option<u16>,
-    #[serde(default)]
     pub contains: Option<String>,
-    #[serde(default)]
     pub retries: Option<u32>,
     #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub interval: Option<Duration>,

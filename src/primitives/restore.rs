@@ -53,7 +53,6 @@ impl BackupRef {
 #[serde(deny_unknown_fields)]
 pub struct RestoreParams {
     pub backup: BackupRef,
-    #[serde(default)]
     pub postgres: Option<DatabaseName>,
 }
 

@@ -22,9 +22,7 @@ pub struct TagParams {
     pub repo: String,
     pub name: TagName,
     pub message: String,
-    #[serde(default)]
     pub target: Option<String>,
-    #[serde(default)]
     pub push: Option<RemoteName>,
 }
 

@@ -30,13 +30,9 @@ pub struct WaitHealthy;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaitHealthyParams {
-    #[serde(default)]
     pub deployment: Option<WorkloadName>,
-    #[serde(default)]
     pub statefulset: Option<WorkloadName>,
-    #[serde(default)]
     pub daemonset: Option<WorkloadName>,
-    #[serde(default)]
     pub namespace: Option<Namespace>,
     #[serde(default, with = "crate::base::time::serde_duration::option")]
     pub timeout: Option<Duration>,

@@ -25,7 +25,6 @@ pub struct Release {
     pub version: i64,
     #[serde(default)]
     pub info: ReleaseInfo,
-    #[serde(default)]
     pub chart: Option<Chart>,
     #[serde(default)]
     pub manifest: String,

@@ -89,9 +89,7 @@ impl Client<'_> {
         }
         #[derive(Deserialize)]
         struct TokenAnswer {
-            #[serde(default)]
             token: Option<String>,
-            #[serde(default)]
             access_token: Option<String>,
         }
         let answer: TokenAnswer = response.json().await.map_err(|error| {

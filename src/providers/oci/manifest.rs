@@ -49,9 +49,7 @@ pub struct Manifest {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ManifestBody {
-    #[serde(default)]
     media_type: Option<String>,
-    #[serde(default)]
     config: Option<Descriptor>,
     #[serde(default)]
     layers: Vec<Descriptor>,

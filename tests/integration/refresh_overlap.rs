@@ -127,3 +127,58 @@ fn a_probe_the_plan_no_longer_needs_is_cut_short() {
     assert_eq!(stuck.requests().len(), 1, "the prefetch asked the registry the plan did not need");
     assert!(took < Duration::from_secs(10), "the plan waited for a probe it did not need: {took:?}");
 }
+
+#[test]
+fn a_script_that_probes_many_systems_asks_at_most_eight_at_once() {
+    // Twenty registries, each probe 300 ms (three requests of 100 ms: the target tag is
+    // there, so its manifest is read to hash it). All at once they would end in about
+    // 300 ms; eight threads and the script's own inline probe need at least three rounds.
+    let registries: Vec<HttpServer> =
+        (0..20).map(|_| HttpServer::start_with_delays(&[(200, MANIFEST, Duration::from_millis(100))])).collect();
+    let workspace = Workspace::new();
+    let script: String = registries
+        .iter()
+        .map(|registry| promote(&format!("{}/web:1", host(registry)), &format!("{}/web:production", host(registry))))
+        .collect();
+    workspace.write("release.rhai", &script);
+
+    let started = Instant::now();
+    let report = refreshed_plan(&workspace, "release.rhai");
+    let took = started.elapsed();
+
+    assert!(report.error.is_none(), "{:?}", report.error);
+    for result in results(&report) {
+        let summary = result["summary"].as_str().unwrap_or_default();
+        assert!(summary.ends_with("(already)"), "each registry answered: {summary}");
+    }
+    for registry in &registries {
+        assert_eq!(registry.requests().len(), 3, "each probe asked once");
+    }
+    assert!(took >= Duration::from_millis(800), "more than nine probes were asked at once: {took:?}");
+    assert!(took < Duration::from_secs(4), "twenty 300 ms probes took {took:?}");
+}
+
+#[test]
+fn many_probes_of_one_real_registry_at_once_are_all_answered() {
+    // Eight threads and the script share one HTTP client: a registry served many
+    // connections at once answers each probe as it would one at a time.
+    let registry = crate::registry::Registry::start();
+    let mut script = String::new();
+    let mut digests = Vec::new();
+    for index in 0..12 {
+        let repository = format!("app/web{index}");
+        digests.push(registry.push_image(&repository, "1", crate::registry::OCI_MANIFEST, &format!("layer {index}")));
+        script.push_str(&promote(&registry.image(&repository, "1"), &registry.image(&repository, "production")));
+    }
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", &script);
+
+    let report = refreshed_plan(&workspace, "release.rhai");
+
+    assert!(report.error.is_none(), "{:?}", report.error);
+    for (result, digest) in results(&report).iter().zip(&digests) {
+        assert_eq!(&result["digest"], digest, "{result}");
+        assert_eq!(result["previous"], "", "{result}");
+    }
+    assert_eq!(registry.digest("app/web0", "production"), None, "a plan writes nothing");
+}

@@ -15,6 +15,12 @@ use crate::effect::{EffectContext, EffectError, Event, Interrupt, ProbeSeed, Reg
 /// loops over many.
 pub(super) const MOST_AT_ONCE: usize = 8;
 
+/// A probe thread's stack. A probe runs the primitive's code (the parsers of what a
+/// system answers among it) as it would on the script thread, whose stack is far larger
+/// than a thread's default: a deep answer must not overflow here where it would not
+/// there. Only the pages touched are committed.
+const PROBE_STACK: usize = 64 * 1024 * 1024;
+
 /// How often an effect waiting for its probe looks whether the run was interrupted.
 const WAKE: Duration = Duration::from_millis(100);
 
@@ -106,7 +112,7 @@ impl Pool {
         let threads = (0..count)
             .filter_map(|index| {
                 let (board, cancel, seed) = (Arc::clone(&board), Arc::clone(&cancel), seed.clone());
-                let thread = std::thread::Builder::new().name(format!("probe-{index}"));
+                let thread = std::thread::Builder::new().name(format!("probe-{index}")).stack_size(PROBE_STACK);
                 // A thread that cannot be made leaves its probes to the others, or inline.
                 thread.spawn(move || ask(&board, &seed, cancel, extend)).ok()
             })

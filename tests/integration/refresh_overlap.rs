@@ -182,3 +182,22 @@ fn many_probes_of_one_real_registry_at_once_are_all_answered() {
     }
     assert_eq!(registry.digest("app/web0", "production"), None, "a plan writes nothing");
 }
+
+#[test]
+fn the_same_probe_twice_is_asked_twice() {
+    // As without the prefetch, each effect gets a probe of its own: two promotions with
+    // the same arguments ask the registry twice (three requests each: the target tag is
+    // there, so its manifest is read to hash it).
+    let registry = HttpServer::start_with_delays(&[(200, MANIFEST, Duration::ZERO)]);
+    let workspace = Workspace::new();
+    let line = promote(&format!("{}/web:1", host(&registry)), &format!("{}/web:production", host(&registry)));
+    workspace.write("release.rhai", &format!("{line}{line}"));
+
+    let report = refreshed_plan(&workspace, "release.rhai");
+
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let results = results(&report);
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|result| result["changed"] == false), "{results:?}");
+    assert_eq!(registry.requests().len(), 6, "{:?}", registry.requests());
+}

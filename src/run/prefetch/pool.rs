@@ -138,7 +138,9 @@ impl Pool {
                     slot.state = State::Running;
                     slots = self.board.changed.wait_timeout(slots, WAKE).unwrap_or_else(PoisonError::into_inner).0;
                 }
-                // Interrupted while waiting: inline, the effect ends as any cancelled wait.
+                // Queued: no thread started on it, the effect asks itself (and no thread
+                // will). Lost: no answer here. Running once the run was interrupted: inline,
+                // where the effect ends as any cancelled wait.
                 State::Running | State::Queued | State::Lost | State::Taken => return None,
             }
         }

@@ -80,9 +80,12 @@ pub struct EffectContext {
     deadline: Cell<Instant>,
     current: Cell<u64>,
     reporter: RefCell<Box<dyn Reporter + Send>>,
-    runtime: OnceCell<tokio::runtime::Runtime>,
+    runtime: OnceCell<Arc<tokio::runtime::Runtime>>,
     http: OnceCell<reqwest::Client>,
     interrupt: Arc<Interrupt>,
+    /// A context for read-only probes on a thread of its own ([`ProbeSeed`]): a signal
+    /// cancels its calls too, and its deadline counts as passed once one arrived.
+    probing: bool,
     /// Signals already answered: after the first, compensations run; a wait is
     /// cancelled only by a signal beyond these.
     answered: Cell<u8>,
@@ -119,7 +122,25 @@ impl EffectContext {
             http: OnceCell::new(),
             interrupt: Arc::default(),
             answered: Cell::new(0),
+            probing: false,
         }
+    }
+
+    /// What a context for read-only probes on another thread is made of: this run's
+    /// config and deadline, and its runtime and HTTP client, shared (see [`ProbeSeed`]).
+    pub fn probe_seed(&self) -> Result<ProbeSeed, EffectError> {
+        Ok(ProbeSeed {
+            mode: self.mode,
+            project: self.project.clone(),
+            environment_name: self.environment_name.clone(),
+            environment: self.environment.clone(),
+            run_id: self.run_id.clone(),
+            script: self.script.clone(),
+            approved_by: self.approved_by.clone(),
+            deadline: self.deadline(),
+            runtime: Arc::clone(self.runtime()?),
+            http: self.http()?.clone(),
+        })
     }
 
     /// The scripts root.
@@ -152,6 +173,9 @@ impl EffectContext {
         if self.remaining().is_zero() {
             return Err(deadline_error());
         }
+        if self.probing {
+            return self.check_interrupted();
+        }
         Ok(())
     }
 
@@ -162,6 +186,10 @@ impl EffectContext {
         F: FnOnce() -> Fut,
         Fut: Future,
     {
+        if self.probing {
+            // A probe only reads: nothing is left half done if it is cut short.
+            return self.wait(make);
+        }
         let remaining = self.remaining();
         if remaining.is_zero() {
             return Err(deadline_error());
@@ -238,7 +266,7 @@ impl EffectContext {
         self.answered.set(1);
     }
 
-    fn runtime(&self) -> Result<&tokio::runtime::Runtime, EffectError> {
+    fn runtime(&self) -> Result<&Arc<tokio::runtime::Runtime>, EffectError> {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
@@ -247,7 +275,7 @@ impl EffectContext {
             .enable_all()
             .build()
             .map_err(|error| EffectError::new(format!("cannot start the async runtime: {error}")))?;
-        Ok(self.runtime.get_or_init(|| runtime))
+        Ok(self.runtime.get_or_init(|| Arc::new(runtime)))
     }
 
     /// The run's HTTP client.
@@ -322,6 +350,50 @@ impl EffectContext {
     /// Take the reporter back at the end of the run.
     pub fn into_reporter(self) -> Box<dyn Reporter + Send> {
         self.reporter.into_inner()
+    }
+}
+
+/// A run's context in a form that can go to another thread (the context itself holds
+/// cells and the secret store, which stay on theirs): `plan --refresh` makes one context
+/// per probe thread from it, so probes of different systems overlap. The runtime and the
+/// HTTP client are the run's own, shared; the secrets are read again by each context.
+#[derive(Clone)]
+pub struct ProbeSeed {
+    mode: Mode,
+    project: Project,
+    environment_name: String,
+    environment: Environment,
+    run_id: String,
+    script: String,
+    approved_by: Option<String>,
+    deadline: Instant,
+    runtime: Arc<tokio::runtime::Runtime>,
+    http: reqwest::Client,
+}
+
+impl ProbeSeed {
+    /// A context with `refresh` on, the run's deadline, events to `reporter`, in which
+    /// a signal recorded in `cancel` cuts every call short (a probe only reads, so
+    /// nothing is left half done): the way a prefetch that is no longer needed ends.
+    pub fn context(&self, reporter: Box<dyn Reporter + Send>, cancel: Arc<Interrupt>) -> EffectContext {
+        let mut context = EffectContext::new(
+            self.mode,
+            true,
+            self.project.clone(),
+            self.environment_name.clone(),
+            self.environment.clone(),
+            self.run_id.clone(),
+            self.script.clone(),
+            reporter,
+        );
+        context.approved_by = self.approved_by.clone();
+        context.set_deadline(self.deadline);
+        context.set_interrupt(cancel);
+        context.probing = true;
+        // Set on an empty cell: neither can fail.
+        let _ = context.runtime.set(Arc::clone(&self.runtime));
+        let _ = context.http.set(self.http.clone());
+        context
     }
 }
 

@@ -20,6 +20,9 @@ use super::{Effect, EffectContext, EffectError, ErasedPrimitive};
 /// Everything an executor gets for one effect.
 pub struct Request<'a> {
     pub effect: &'a Effect,
+    /// The arguments as the script gave them (the effect's are redacted): what the
+    /// typed parameters were parsed from.
+    pub args: &'a Value,
     pub primitive: &'a dyn ErasedPrimitive,
     /// The typed parameters, as the primitive's `parse` produced them.
     pub params: &'a dyn Any,

@@ -154,9 +154,9 @@ impl Gate {
         let (args, params) = self.validate_arguments(primitive, args, &origin)?;
         self.check_policy(primitive, &args, &origin)?;
         self.check_approval(primitive, &args, &origin)?;
-        let effect = self.journal_intent(primitive.name(), args, origin)?;
+        let effect = self.journal_intent(primitive.name(), args.clone(), origin)?;
         let started = Instant::now();
-        let outcome = self.execute(&effect, primitive, params.as_ref());
+        let outcome = self.execute(&effect, primitive, &args, params.as_ref());
         self.journal_outcome(effect, outcome, started)
     }
 
@@ -263,10 +263,16 @@ impl Gate {
 
     /// Stage 4: run the effect within the deadline; a panic becomes an error. The
     /// result or error comes back redacted.
-    fn execute(&self, started: &Started, primitive: &dyn ErasedPrimitive, params: &dyn std::any::Any) -> Executed {
+    fn execute(
+        &self,
+        started: &Started,
+        primitive: &dyn ErasedPrimitive,
+        args: &Value,
+        params: &dyn std::any::Any,
+    ) -> Executed {
         let effect = &started.effect;
         let kind = &effect.kind;
-        let request = Request { effect, primitive, params, context: &self.context };
+        let request = Request { effect, args, primitive, params, context: &self.context };
         let Executed { outcome, replayed_from } =
             match catch_unwind(AssertUnwindSafe(|| self.execute_in_time(&request))) {
                 Ok(executed) => executed,

@@ -20,7 +20,7 @@ mod report;
 mod scenario;
 pub mod value;
 
-pub use context::{EffectContext, Interrupt, Mode, signal_name};
+pub use context::{EffectContext, Interrupt, Mode, ProbeSeed, signal_name};
 pub use event::{Event, Level, Reporter, Silent};
 pub use executor::{
     Call, Difference, Divergence, Executed, Executor, Halt, HaltReason, Live, Plan, Request, differences,

@@ -44,6 +44,15 @@ pub trait Primitive: 'static {
     /// The result a live call would give, without touching anything. With
     /// `context.refresh`, read-only queries of the live systems are allowed.
     fn plan(&self, params: &Self::Params, context: &EffectContext) -> Result<Self::Output, EffectError>;
+
+    /// Whether `plan` with `context.refresh` asks a live system, with an answer that
+    /// depends only on the arguments and the run's config (not on the clock, the
+    /// terminal, or what earlier effects of the run did). `plan --refresh` then asks it
+    /// ahead of the script, alongside the other probes, in a context of its own on
+    /// another thread.
+    fn refresh_probes(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Primitive`] with its types erased, so the registry can hold any of them.
@@ -58,6 +67,7 @@ pub trait ErasedPrimitive {
     fn validate(&self, params: &dyn Any, context: &EffectContext) -> Result<(), EffectError>;
     fn live(&self, params: &dyn Any, context: &EffectContext) -> Result<Value, EffectError>;
     fn plan(&self, params: &dyn Any, context: &EffectContext) -> Result<Value, EffectError>;
+    fn refresh_probes(&self) -> bool;
 }
 
 /// The error for argument `key`, which primitive `kind` (taking `fields`) does not
@@ -200,6 +210,10 @@ impl<P: Primitive> ErasedPrimitive for Erased<P> {
 
     fn plan(&self, params: &dyn Any, context: &EffectContext) -> Result<Value, EffectError> {
         output(self.primitive.plan(typed::<P::Params>(params)?, context)?)
+    }
+
+    fn refresh_probes(&self) -> bool {
+        self.primitive.refresh_probes()
     }
 }
 

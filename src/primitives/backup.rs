@@ -328,6 +328,10 @@ impl Primitive for Backup {
             summary,
         })
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }
 
 /// For `plan --refresh`: the database as resolved and its size, or the directory's size;

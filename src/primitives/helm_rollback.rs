@@ -135,6 +135,10 @@ impl Primitive for HelmRollback {
             status: "deployed".to_string(),
         })
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

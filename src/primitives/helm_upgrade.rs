@@ -374,6 +374,10 @@ impl Primitive for HelmUpgrade {
             ..planned
         })
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

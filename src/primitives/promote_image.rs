@@ -273,6 +273,10 @@ impl Primitive for PromoteImage {
             media_type: manifest.media_type,
         })
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

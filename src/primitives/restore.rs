@@ -280,4 +280,8 @@ impl Primitive for Restore {
         };
         Ok(RestoreOutput { id: id.to_string(), kind, target, sha256, bytes, restored: true })
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }

@@ -326,6 +326,10 @@ impl Primitive for Tag {
         let summary = if created { format!("new tag on {on}") } else { format!("exists on {on}") };
         Ok(TagOutput { commit: inspection.commit.to_string(), created, summary, ..planned })
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -456,6 +456,10 @@ impl Primitive for WaitHealthy {
         })??;
         Ok(output(kind, name, namespace, progress, Duration::ZERO))
     }
+
+    fn refresh_probes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

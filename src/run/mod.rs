@@ -6,6 +6,7 @@ mod compensate;
 pub mod interrupt;
 mod lock;
 pub mod needs;
+mod prefetch;
 pub(crate) mod provenance;
 mod recorded;
 mod refusals;
@@ -161,9 +162,19 @@ pub fn on_script_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
 /// Like [`execute`], on the calling thread (which needs a deep enough stack). A run's
 /// stages, each below: prepare, check provenance, open, execute, compensate, close.
 pub fn execute_here(request: RunRequest, reporter: Box<dyn Reporter + Send>) -> Result<RunReport, Error> {
+    let executor = prefetch::executor(&request).unwrap_or_else(|| executor_for(&request));
+    execute_with(request, reporter, executor)
+}
+
+/// [`execute_here`] with the executor given.
+fn execute_with(
+    request: RunRequest,
+    reporter: Box<dyn Reporter + Send>,
+    executor: Box<dyn Executor>,
+) -> Result<RunReport, Error> {
     let prepared = prepare(&request)?;
     let repo = check_provenance(&request, &prepared)?;
-    let opened = open(&request, prepared, repo, reporter)?;
+    let opened = open(&request, prepared, repo, reporter, executor)?;
     let error = interrupt::error_if_interrupted(opened.host.gate.context(), execute_script(&opened));
     let compensated = compensate_after(&request, &opened, error);
     close(request, opened, compensated)
@@ -209,10 +220,7 @@ fn prepare(request: &RunRequest) -> Result<Prepared, Error> {
             .map_err(|problem| Error::usage(problem.message, problem.help))?;
     }
 
-    let mut registry = crate::primitives::registry();
-    if let Some(extend) = request.extend {
-        extend(&mut registry);
-    }
+    let registry = registry_for(request.extend);
     check_policy_names(&project, &registry)?;
 
     let sources = SourceMap::default();
@@ -255,6 +263,15 @@ fn prepare(request: &RunRequest) -> Result<Prepared, Error> {
     })
 }
 
+/// The built-in primitives and those `extend` adds.
+fn registry_for(extend: Option<fn(&mut Registry)>) -> Registry {
+    let mut registry = crate::primitives::registry();
+    if let Some(extend) = extend {
+        extend(&mut registry);
+    }
+    registry
+}
+
 /// Check provenance: the repository's state for the header, and for a protected run
 /// the refusal of a dirty tree, uncommitted files and computed imports.
 fn check_provenance(request: &RunRequest, prepared: &Prepared) -> Result<Option<RepoState>, Error> {
@@ -293,12 +310,13 @@ struct Opened {
 }
 
 /// Open: take the release lock, create the journal and write its header, build the
-/// context, executor and gate, report the start, and build the script host and engine.
+/// context and gate around `executor`, report the start, and build the script host and engine.
 fn open(
     request: &RunRequest,
     prepared: Prepared,
     repo: Option<RepoState>,
     reporter: Box<dyn Reporter + Send>,
+    executor: Box<dyn Executor>,
 ) -> Result<Opened, Error> {
     let run_id = new_run_id();
     // Held until the run is closed, however it ends.
@@ -343,7 +361,7 @@ fn open(
     let interrupt = Arc::new(crate::effect::Interrupt::default());
     let _watch = interrupt::watch(request.mode, request.watch_signals, &interrupt)?;
     context.set_interrupt(interrupt);
-    let gate = Gate::new(context, registry, executor_for(request), journal);
+    let gate = Gate::new(context, registry, executor, journal);
     gate.append(|| Record::Header(header)).map_err(|error| Error::Internal(error.message))?;
     let journal_path = gate.journal_path();
     gate.context().report(&Event::RunStarted {

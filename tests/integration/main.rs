@@ -28,6 +28,7 @@ mod plan_refresh;
 mod postgres;
 mod promote;
 mod real_cluster;
+mod refresh_overlap;
 mod registry;
 mod release_lock;
 mod replay;

@@ -19,7 +19,9 @@ pub use environment::{CLUSTER_KEYS, Environment};
 pub use limits::Limits;
 pub use load::{check_database_url, location_of, parse};
 pub use project::{Project, absolute};
-pub use secrets::{Keep, MIN_SECRET_CHARS, Redactor, SecretError, SecretStore, declared_at, refuse_secret_file};
+pub use secrets::{
+    Keep, MIN_DISTINCT_CHARS, MIN_SECRET_CHARS, Redactor, SecretError, SecretStore, declared_at, refuse_secret_file,
+};
 
 /// The config file's name.
 pub const FILE_NAME: &str = "shipctl.toml";

@@ -15,8 +15,10 @@
 //! (whitespace not counted): a whole value, a part of a URL value that carries the
 //! secret on its own (its password, path and query, a query value, a long path
 //! segment), and the base64 of either. A value shorter than that is refused when it is
-//! first read ([`SecretError::TooShort`]), and so is a URL whose password is; a shorter
-//! part of a longer value is simply not matched on its own. The one place a shorter
+//! first read ([`SecretError::TooShort`]), and so is a URL whose password is, and so is
+//! a value of fewer than [`MIN_DISTINCT_CHARS`] different characters (`********`,
+//! [`SecretError::TooPlain`]); a shorter part of a longer value is simply not matched
+//! on its own. The one place a shorter
 //! piece counts is the very edge of an excerpt, where a cut may have split a secret:
 //! there, at least [`MIN_EDGE`] characters of a secret's start (at the end) or of its
 //! end (at the start) are replaced, never anything inside the text. A secret marked
@@ -77,7 +79,34 @@ pub enum SecretError {
         /// Characters counted (whitespace not counted).
         characters: usize,
     },
+    /// Long enough, but made of fewer than [`MIN_DISTINCT_CHARS`] different characters
+    /// (`********`, a placeholder left where the secret was masked).
+    #[error(
+        "secret \"{name}\" ([secrets.{name}] in shipctl.toml) cannot be redacted safely: its value is made of only \
+         {distinct} different character{plural} (like `********`, a placeholder), and would be replaced inside \
+         unrelated text. Use the real secret, or set `redact = false` under [secrets.{name}] in a test setup (its value \
+         then appears in output and journals)",
+        plural = if *distinct == 1 { "" } else { "s" }
+    )]
+    TooPlain {
+        /// The secret's name.
+        name: String,
+        /// Different characters counted (whitespace not counted).
+        distinct: usize,
+    },
 }
+
+impl SecretError {
+    /// The value was read but cannot be redacted safely (as opposed to not being there).
+    pub fn is_unsafe_value(&self) -> bool {
+        matches!(self, SecretError::TooShort { .. } | SecretError::TooPlain { .. })
+    }
+}
+
+/// The fewest different characters a redacted secret is made of: a run of one
+/// character (`********`, `--------`, `00000000`) turns up in output that has nothing
+/// to do with it (separator lines, masked fields).
+pub const MIN_DISTINCT_CHARS: usize = 4;
 
 /// The value of secret `name` from `source`, as written: not yet checked.
 fn read_source(name: &str, source: &SecretSource, root: &Path) -> Result<String, SecretError> {
@@ -106,12 +135,17 @@ fn read_source(name: &str, source: &SecretSource, root: &Path) -> Result<String,
 }
 
 /// The length rule: the value, and a password inside a URL value (a database client is
-/// handed it alone, and it is matched alone), have at least [`MIN_SECRET_CHARS`].
+/// handed it alone, and it is matched alone), have at least [`MIN_SECRET_CHARS`]; the
+/// value is made of at least [`MIN_DISTINCT_CHARS`] different characters.
 fn check_length(name: &str, value: &str) -> Result<(), SecretError> {
     let too_short = |what, characters| SecretError::TooShort { name: name.to_string(), what, characters };
     let characters = significant_chars(value);
     if characters < MIN_SECRET_CHARS {
         return Err(too_short("its value", characters));
+    }
+    let distinct: std::collections::BTreeSet<char> = value.chars().filter(|c| !c.is_whitespace()).collect();
+    if distinct.len() < MIN_DISTINCT_CHARS {
+        return Err(SecretError::TooPlain { name: name.to_string(), distinct: distinct.len() });
     }
     let Ok(url) = reqwest::Url::parse(value) else {
         return Ok(());

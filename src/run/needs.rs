@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::base::confined::ConfiguredPath;
 use crate::base::location::Location;
-use crate::config::{ConfigError, Environment, Project, SecretError, SecretStore, declared_at};
+use crate::config::{ConfigError, Environment, Project, SecretStore, declared_at};
 use crate::engine::analysis::LiteralCall;
 use crate::error::Error;
 
@@ -101,7 +101,7 @@ fn declared_secret_problems(
     let mut found = Vec::new();
     for name in project.config.secrets.keys().filter(|name| !checked.contains(*name)) {
         match secrets.resolve(name) {
-            Err(error @ SecretError::TooShort { .. }) => {
+            Err(error) if error.is_unsafe_value() => {
                 found.push(Problem { location: declared_at(project, name), message: error.to_string() });
             }
             Ok(_) if environment.protected && secrets.shown(name) => tracing::warn!(

@@ -242,3 +242,17 @@ fn a_declared_secret_is_located_at_its_table() {
     let location = declared_at(&project, "short").unwrap();
     assert_eq!((location.file.as_str(), location.line, location.column), ("shipctl.toml", 3, 1));
 }
+
+#[test]
+fn a_placeholder_of_one_repeated_character_is_refused() {
+    for (value, distinct) in [("********", 1), ("--------------", 1), ("0000 1111", 2), ("abcabcabc", 3)] {
+        let (_dir, store) = declared(value, true);
+        let error = store.resolve("token").unwrap_err();
+        assert_eq!(error, SecretError::TooPlain { name: "token".into(), distinct }, "{value:?}");
+        assert!(error.is_unsafe_value());
+        assert!(error.to_string().contains("[secrets.token]"), "{error}");
+        assert_eq!(store.redactor().redact_str("------ ******** ------"), "------ ******** ------");
+    }
+    let (_dir, store) = declared("abcdabcd", true);
+    assert!(store.get("token").is_ok());
+}

@@ -1,9 +1,10 @@
 //! Everything a live run needs that can be known before its first effect, in one place:
 //! the secrets of the channels, databases and registries the script's literal calls
-//! name (variable set, file readable; values are read, never shown), the repositories
-//! they tag (there, and git repositories), the names shipctl.toml must declare, and the
-//! environment's kubeconfig and context. `run` refuses while any is missing, `plan`
-//! warns, `check` reports.
+//! name (variable set, file readable, long enough to redact; values are read, never
+//! shown), every other declared secret that can be read (held to the same length rule),
+//! the repositories they tag (there, and git repositories), the names shipctl.toml must
+//! declare, and the environment's kubeconfig and context. `run` refuses while any is
+//! missing, `plan` warns, `check` reports.
 
 use std::collections::BTreeSet;
 use std::fmt;

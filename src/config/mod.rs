@@ -19,7 +19,9 @@ pub use environment::{CLUSTER_KEYS, Environment};
 pub use limits::Limits;
 pub use load::{check_database_url, location_of, parse};
 pub use project::{Project, absolute};
-pub use secrets::{Keep, Redactor, SecretStore, refuse_secret_file};
+pub use secrets::{
+    Keep, MIN_DISTINCT_CHARS, MIN_SECRET_CHARS, Redactor, SecretError, SecretStore, declared_at, refuse_secret_file,
+};
 
 /// The config file's name.
 pub const FILE_NAME: &str = "shipctl.toml";
@@ -203,6 +205,15 @@ pub struct SecretSource {
     pub env: Option<String>,
     /// A file holding the value (trailing newline trimmed), relative to the scripts root.
     pub file: Option<PathBuf>,
+    /// Scrub the value from everything printed, sent or journaled (the default). `false`
+    /// is for test setups only: the value then appears in output and journals, and the
+    /// minimum length ([`MIN_SECRET_CHARS`]) no longer applies.
+    #[serde(default = "redact_by_default")]
+    pub redact: bool,
+}
+
+fn redact_by_default() -> bool {
+    true
 }
 
 /// A broken config file: where, what, and what to do.

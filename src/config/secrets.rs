@@ -7,6 +7,22 @@
 //! JSON-escaped, and base64-encoded (standard and URL-safe, at any offset inside a
 //! longer encoded string, so `base64(user:password)` is covered). Text is shortened
 //! only through [`Redactor::excerpt`], which redacts before it cuts.
+//!
+//! What is matched inside a text, and why nothing shorter is: the redactor replaces a
+//! secret wherever its characters appear, so a short value turns up inside unrelated
+//! words (a secret `x` made `exit status 2` read `e[redacted:db]it status 2`). Inside a
+//! text only these are replaced, each at least [`MIN_SECRET_CHARS`] characters long
+//! (whitespace not counted): a whole value, a part of a URL value that carries the
+//! secret on its own (its password, path and query, a query value, a long path
+//! segment), and the base64 of either. A value shorter than that is refused when it is
+//! first read ([`SecretError::TooShort`]), and so is a URL whose password is, and so is
+//! a value of fewer than [`MIN_DISTINCT_CHARS`] different characters (`********`,
+//! [`SecretError::TooPlain`]); a shorter part of a longer value is simply not matched
+//! on its own. The one place a shorter
+//! piece counts is the very edge of an excerpt, where a cut may have split a secret:
+//! there, at least [`MIN_EDGE`] characters of a secret's start (at the end) or of its
+//! end (at the start) are replaced, never anything inside the text. A secret marked
+//! `redact = false` (test setups only) is neither checked nor scrubbed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -17,11 +33,134 @@ use serde_json::Value;
 
 use super::SecretSource;
 
-/// Parts shorter than this are not matched on their own (only a whole value is).
-const MIN_PART: usize = 6;
+mod encoding;
 
-/// A cut that leaves at least this many bytes of a secret at an edge is scrubbed too.
+use encoding::{base64_cores, replace_all};
+
+/// The fewest characters a redacted secret has, whitespace not counted: fewer would be
+/// replaced inside unrelated words, and would hardly be a secret. Counted in
+/// characters, not bytes, so three multibyte characters are as short as three letters;
+/// whitespace does not count, so eight spaces, or a letter padded with them, is short.
+pub const MIN_SECRET_CHARS: usize = 8;
+
+/// Parts of a value (a URL's password, path, query values) shorter than this are not
+/// matched on their own: the same rule as for whole values.
+const MIN_PART: usize = MIN_SECRET_CHARS;
+
+/// A cut that leaves at least this many characters of a secret at an excerpt's edge is
+/// scrubbed too (only at the edge: see the module's documentation).
 const MIN_EDGE: usize = 4;
+
+/// How many characters of `text` count towards [`MIN_SECRET_CHARS`].
+fn significant_chars(text: &str) -> usize {
+    text.chars().filter(|character| !character.is_whitespace()).count()
+}
+
+/// Why a secret's value cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// Not declared, not set, not a readable file, or empty.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Shorter than [`MIN_SECRET_CHARS`] and not marked `redact = false`.
+    #[error(
+        "secret \"{name}\" ([secrets.{name}] in shipctl.toml) is too short to redact safely: {what} has {characters} \
+         character{plural} (whitespace not counted), and a redacted secret needs at least {min}; a shorter one would \
+         be replaced inside unrelated words. Use a longer secret, or set `redact = false` under [secrets.{name}] in a \
+         test setup (its value then appears in output and journals)",
+        plural = if *characters == 1 { "" } else { "s" },
+        min = MIN_SECRET_CHARS
+    )]
+    TooShort {
+        /// The secret's name.
+        name: String,
+        /// `its value`, or `the password in its URL`.
+        what: &'static str,
+        /// Characters counted (whitespace not counted).
+        characters: usize,
+    },
+    /// Long enough, but made of fewer than [`MIN_DISTINCT_CHARS`] different characters
+    /// (`********`, a placeholder left where the secret was masked).
+    #[error(
+        "secret \"{name}\" ([secrets.{name}] in shipctl.toml) cannot be redacted safely: its value is made of only \
+         {distinct} different character{plural} (like `********`, a placeholder), and would be replaced inside \
+         unrelated text. Use the real secret, or set `redact = false` under [secrets.{name}] in a test setup (its value \
+         then appears in output and journals)",
+        plural = if *distinct == 1 { "" } else { "s" }
+    )]
+    TooPlain {
+        /// The secret's name.
+        name: String,
+        /// Different characters counted (whitespace not counted).
+        distinct: usize,
+    },
+}
+
+impl SecretError {
+    /// The value was read but cannot be redacted safely (as opposed to not being there).
+    pub fn is_unsafe_value(&self) -> bool {
+        matches!(self, SecretError::TooShort { .. } | SecretError::TooPlain { .. })
+    }
+}
+
+/// The fewest different characters a redacted secret is made of: a run of one
+/// character (`********`, `--------`, `00000000`) turns up in output that has nothing
+/// to do with it (separator lines, masked fields).
+pub const MIN_DISTINCT_CHARS: usize = 4;
+
+/// The value of secret `name` from `source`, as written: not yet checked.
+fn read_source(name: &str, source: &SecretSource, root: &Path) -> Result<String, SecretError> {
+    let unavailable = SecretError::Unavailable;
+    let value = match (&source.env, &source.file) {
+        (Some(variable), _) => std::env::var(variable).map_err(|_| {
+            unavailable(format!("secret \"{name}\" comes from the environment variable {variable}, which is not set"))
+        })?,
+        (None, Some(file)) => {
+            let path = root.join(file);
+            // Only a regular file: a FIFO named by mistake must not hang the run.
+            let text = crate::base::files::read_regular(&path).map_err(|error| {
+                unavailable(format!(
+                    "secret \"{name}\" comes from {}, which is not a readable file: {error}",
+                    path.display()
+                ))
+            })?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, None) => return Err(unavailable(format!("secret \"{name}\" has no source"))),
+    };
+    if value.is_empty() {
+        return Err(unavailable(format!("secret \"{name}\" is empty")));
+    }
+    Ok(value)
+}
+
+/// The length rule: the value, and a password inside a URL value (a database client is
+/// handed it alone, and it is matched alone), have at least [`MIN_SECRET_CHARS`]; the
+/// value is made of at least [`MIN_DISTINCT_CHARS`] different characters.
+fn check_length(name: &str, value: &str) -> Result<(), SecretError> {
+    let too_short = |what, characters| SecretError::TooShort { name: name.to_string(), what, characters };
+    let characters = significant_chars(value);
+    if characters < MIN_SECRET_CHARS {
+        return Err(too_short("its value", characters));
+    }
+    let distinct: std::collections::BTreeSet<char> = value.chars().filter(|c| !c.is_whitespace()).collect();
+    if distinct.len() < MIN_DISTINCT_CHARS {
+        return Err(SecretError::TooPlain { name: name.to_string(), distinct: distinct.len() });
+    }
+    let Ok(url) = reqwest::Url::parse(value) else {
+        return Ok(());
+    };
+    let in_query = url.query_pairs().filter(|(key, _)| key == "password").map(|(_, value)| value.into_owned());
+    let in_user_info =
+        url.password().map(|raw| percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned());
+    for password in in_user_info.into_iter().chain(in_query) {
+        let characters = significant_chars(&password);
+        if characters < MIN_SECRET_CHARS {
+            return Err(too_short("the password in its URL", characters));
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -36,37 +175,34 @@ struct Shared {
 }
 
 impl Shared {
-    fn resolve(&self, name: &str) -> Result<String, String> {
+    /// The value of `name`, read once. A redacted secret must pass the length rule
+    /// before it is handed out or scrubbed; one marked `redact = false` is neither.
+    fn resolve(&self, name: &str) -> Result<String, SecretError> {
         if let Some(value) = self.resolved.borrow().get(name) {
             return Ok(value.clone());
         }
-        let source = self.sources.get(name).ok_or_else(|| format!("secret \"{name}\" is not declared in [secrets]"))?;
-        let value = match (&source.env, &source.file) {
-            (Some(variable), _) => std::env::var(variable).map_err(|_| {
-                format!("secret \"{name}\" comes from the environment variable {variable}, which is not set")
-            })?,
-            (None, Some(file)) => {
-                let path = self.root.join(file);
-                // Only a regular file: a FIFO named by mistake must not hang the run.
-                let text = crate::base::files::read_regular(&path).map_err(|error| {
-                    format!("secret \"{name}\" comes from {}, which is not a readable file: {error}", path.display())
-                })?;
-                text.trim_end_matches(['\n', '\r']).to_string()
-            }
-            (None, None) => return Err(format!("secret \"{name}\" has no source")),
-        };
-        if value.is_empty() {
-            return Err(format!("secret \"{name}\" is empty"));
+        let source = self
+            .sources
+            .get(name)
+            .ok_or_else(|| SecretError::Unavailable(format!("secret \"{name}\" is not declared in [secrets]")))?;
+        let value = read_source(name, source, &self.root)?;
+        if source.redact {
+            check_length(name, &value)?;
+            self.learn(name, &value);
         }
         self.resolved.borrow_mut().insert(name.to_string(), value.clone());
+        Ok(value)
+    }
+
+    /// Add the forms of `value` to what is scrubbed, longest first.
+    fn learn(&self, name: &str, value: &str) {
         let mut scrub = self.scrub.borrow_mut();
-        for form in scrub_forms(&value) {
+        for form in scrub_forms(value) {
             if !scrub.iter().any(|(_, known)| *known == form) {
                 scrub.push((name.to_string(), form));
             }
         }
         scrub.sort_by_key(|(_, form)| std::cmp::Reverse(form.len()));
-        Ok(value)
     }
 
     /// Read every declared secret that can be read, so text is scrubbed of a secret
@@ -94,9 +230,20 @@ impl SecretStore {
         SecretStore { shared: Rc::new(Shared { sources, root, ..Shared::default() }) }
     }
 
-    /// The value of secret `name`.
+    /// The value of secret `name`, or why it cannot be had, in words.
     pub fn get(&self, name: &str) -> Result<String, String> {
+        self.shared.resolve(name).map_err(|error| error.to_string())
+    }
+
+    /// The value of secret `name`, or why it cannot be had, typed: a preflight tells a
+    /// secret that is too short from one that is not set.
+    pub fn resolve(&self, name: &str) -> Result<String, SecretError> {
         self.shared.resolve(name)
+    }
+
+    /// Whether secret `name` is declared with `redact = false`.
+    pub fn shown(&self, name: &str) -> bool {
+        self.shared.sources.get(name).is_some_and(|source| !source.redact)
     }
 
     /// A redactor that knows every declared secret (read on its first use) and every
@@ -121,7 +268,7 @@ fn secret_parts(value: &str) -> Vec<String> {
         if let Some(query) = url.query() {
             path = format!("{path}?{query}");
         }
-        if path.trim_matches('/').len() >= 8 {
+        if significant_chars(path.trim_matches('/')) >= MIN_PART {
             parts.push(path);
         }
         if let Some(query) = url.query() {
@@ -137,16 +284,19 @@ fn secret_parts(value: &str) -> Vec<String> {
     }
     let mut kept: Vec<String> = Vec::new();
     for (index, part) in parts.into_iter().enumerate() {
-        // The whole value always counts; its parts only when long enough to be secret.
-        if (index == 0 || part.len() >= MIN_PART) && !kept.contains(&part) {
+        // The whole value always counts (the length rule has passed it); its parts only
+        // when as long as a whole value must be: a shorter part would match inside
+        // unrelated text (`team=ops`).
+        if (index == 0 || significant_chars(&part) >= MIN_PART) && !kept.contains(&part) {
             kept.push(part);
         }
     }
-    // A password is secret however short it is (a few characters still narrow a guess).
+    // The password, as written and decoded; the length rule has refused a URL whose
+    // password is shorter than a part may be (`check_length`).
     if let Some(password) = url.password() {
         let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned();
         for part in [password.to_string(), decoded] {
-            if part.len() >= MIN_EDGE && !kept.contains(&part) {
+            if significant_chars(&part) >= MIN_PART && !kept.contains(&part) {
                 kept.push(part);
             }
         }
@@ -159,8 +309,9 @@ fn secret_parts(value: &str) -> Vec<String> {
 fn scrub_forms(value: &str) -> Vec<Vec<u8>> {
     let mut forms: Vec<Vec<u8>> = Vec::new();
     for part in secret_parts(value) {
+        let long_enough = significant_chars(&part) >= MIN_PART;
         let bytes = part.into_bytes();
-        if bytes.len() >= MIN_PART {
+        if long_enough {
             forms.extend(base64_cores(&bytes));
         }
         forms.push(bytes);
@@ -169,101 +320,10 @@ fn scrub_forms(value: &str) -> Vec<Vec<u8>> {
     forms
 }
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Base64 without padding.
-fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let group = (u32::from(chunk[0]) << 16)
-            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(chunk.get(2).copied().unwrap_or(0));
-        let chars = chunk.len() + 1;
-        for index in 0..chars {
-            out.push(alphabet[((group >> (18 - 6 * index)) & 0x3f) as usize]);
-        }
-    }
-    out
-}
-
-/// The characters of base64 that depend on `secret` alone, for each of the three
-/// offsets it can have inside a longer encoded text (`user:password`, a JSON body):
-/// whatever surrounds it, an encoding of text holding the secret holds one of these.
-fn base64_cores(secret: &[u8]) -> Vec<Vec<u8>> {
-    let mut cores = Vec::new();
-    for offset in 0..3usize {
-        let mut padded = vec![0u8; offset];
-        padded.extend_from_slice(secret);
-        let first = (8 * offset).div_ceil(6);
-        let end = (8 * (offset + secret.len())) / 6;
-        for alphabet in [STANDARD, URL_SAFE] {
-            let encoded = base64(&padded, alphabet);
-            if end > first && end <= encoded.len() {
-                cores.push(encoded[first..end].to_vec());
-            }
-        }
-    }
-    cores.sort();
-    cores.dedup();
-    cores
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// How many bytes of `text` from `at` spell `secret`, each of its bytes written as
-/// itself, percent-encoded (either hex case), `+` for a space, or JSON-escaped
-/// (`\/`, `\"`, `\\`); `None` if they do not.
-fn match_at(text: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
-    let mut index = at;
-    for &wanted in secret {
-        let here = *text.get(index)?;
-        if here == b'%'
-            && let (Some(high), Some(low)) =
-                (text.get(index + 1).copied().and_then(hex_value), text.get(index + 2).copied().and_then(hex_value))
-            && high * 16 + low == wanted
-        {
-            index += 3;
-        } else if here == wanted || (here == b'+' && wanted == b' ') {
-            index += 1;
-        } else if here == b'\\' && matches!(wanted, b'/' | b'"' | b'\\') && text.get(index + 1) == Some(&wanted) {
-            index += 2;
-        } else {
-            return None;
-        }
-    }
-    Some(index - at)
-}
-
-/// `text` with every spelling of `secret` replaced by `marker`.
-fn replace_all(text: &[u8], secret: &[u8], marker: &[u8]) -> Option<Vec<u8>> {
-    let first = *secret.first()?;
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    let mut index = 0;
-    while index < text.len() {
-        let byte = text[index];
-        let may_start = byte == first || byte == b'%' || byte == b'+' || byte == b'\\';
-        if may_start && let Some(length) = match_at(text, index, secret) {
-            let buffer = out.get_or_insert_with(Vec::new);
-            buffer.extend_from_slice(&text[copied..index]);
-            buffer.extend_from_slice(marker);
-            index += length;
-            copied = index;
-            continue;
-        }
-        index += 1;
-    }
-    let mut buffer = out?;
-    buffer.extend_from_slice(&text[copied..]);
-    Some(buffer)
+/// A piece of a form cut at an excerpt's edge counts when it is whole characters, at
+/// least [`MIN_EDGE`] of them (four bytes may be one multibyte character).
+fn edge_long_enough(piece: &[u8]) -> bool {
+    std::str::from_utf8(piece).is_ok_and(|piece| significant_chars(piece) >= MIN_EDGE)
 }
 
 /// Which end of a text an excerpt keeps.
@@ -319,22 +379,28 @@ impl Redactor {
         }
     }
 
-    /// Scrub a secret's first bytes at the end of `text` and its last bytes at the
-    /// start (at least [`MIN_EDGE`] of them).
+    /// Scrub a secret's first characters at the end of `text` and its last characters
+    /// at the start (at least [`MIN_EDGE`] of them), and nothing inside it.
     fn scrub_edges(&self, text: &str) -> String {
         let scrub = self.shared.scrub.borrow();
         let mut text = text.to_string();
         for (name, form) in scrub.iter() {
             let marker = format!("[redacted:{name}]");
             for length in (MIN_EDGE..form.len()).rev() {
-                if text.as_bytes().ends_with(&form[..length]) && text.is_char_boundary(text.len() - length) {
+                if edge_long_enough(&form[..length])
+                    && text.as_bytes().ends_with(&form[..length])
+                    && text.is_char_boundary(text.len() - length)
+                {
                     text.truncate(text.len() - length);
                     text.push_str(&marker);
                     break;
                 }
             }
             for length in (MIN_EDGE..form.len()).rev() {
-                if text.as_bytes().starts_with(&form[form.len() - length..]) && text.is_char_boundary(length) {
+                if edge_long_enough(&form[form.len() - length..])
+                    && text.as_bytes().starts_with(&form[form.len() - length..])
+                    && text.is_char_boundary(length)
+                {
                     text = format!("{marker}{}", &text[length..]);
                     break;
                 }
@@ -366,6 +432,14 @@ impl Redactor {
             _ => {}
         }
     }
+}
+
+/// Where `[secrets.<name>]` is written in the project's shipctl.toml, for a problem
+/// found with that secret outside any script call.
+pub fn declared_at(project: &super::Project, name: &str) -> Option<crate::base::location::Location> {
+    let path = project.config_path.as_ref()?;
+    let text = crate::base::files::read_regular(path).ok()?;
+    Some(super::load::locate(&text, &project.source_name(path), &["secrets", name], None))
 }
 
 /// Refuse to load `path` as a script or module when a `[secrets.*]` entry of the
@@ -400,127 +474,4 @@ pub fn refuse_secret_file(root: &Path, path: &Path) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_from_file_and_redacts() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("hook.txt"), "https://hooks.example/T0/B0/XYZ\n").unwrap();
-        let mut sources = BTreeMap::new();
-        sources.insert("hook".to_string(), SecretSource { env: None, file: Some("hook.txt".into()) });
-        let store = SecretStore::new(sources, dir.path().to_path_buf());
-        let redactor = store.redactor();
-        assert_eq!(
-            redactor.redact_str("https://hooks.example/T0/B0/XYZ"),
-            "[redacted:hook]",
-            "a declared secret is scrubbed before any primitive asked for it"
-        );
-        assert_eq!(store.get("hook").unwrap(), "https://hooks.example/T0/B0/XYZ");
-        let mut value = serde_json::json!({"error": "POST https://hooks.example/T0/B0/XYZ failed", "n": 1});
-        redactor.redact_value(&mut value);
-        assert_eq!(value["error"], "POST [redacted:hook] failed");
-        assert_eq!(
-            redactor.redact_str("echo: /T0/B0/XYZ"),
-            "echo: [redacted:hook]",
-            "the URL's path alone is secret too"
-        );
-        assert!(store.get("other").unwrap_err().contains("not declared"));
-    }
-
-    #[test]
-    fn database_urls_redact_the_password_but_not_the_database_name() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("db"), "postgres://app:s3cr%40t@db.internal/catalogue\n").unwrap();
-        let mut sources = BTreeMap::new();
-        sources.insert("db".to_string(), SecretSource { env: None, file: Some("db".into()) });
-        let store = SecretStore::new(sources, dir.path().to_path_buf());
-        store.get("db").unwrap();
-        let redactor = store.redactor();
-        assert_eq!(redactor.redact_str("password s3cr@t"), "password [redacted:db]");
-        assert_eq!(redactor.redact_str("dumped /catalogue"), "dumped /catalogue");
-    }
-
-    fn store_with(value: &str) -> SecretStore {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), format!("{value}\n")).unwrap();
-        let mut sources = BTreeMap::new();
-        sources.insert("token".to_string(), SecretSource { env: None, file: Some("token".into()) });
-        let store = SecretStore::new(sources, dir.path().to_path_buf());
-        store.get("token").unwrap();
-        store
-    }
-
-    fn standard_base64(text: &str) -> String {
-        String::from_utf8(base64(text.as_bytes(), STANDARD)).unwrap()
-    }
-
-    #[test]
-    fn base64_matches_the_known_encoding() {
-        assert_eq!(standard_base64("user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(standard_base64("ab"), "YWI");
-        assert_eq!(String::from_utf8(base64(b"\xfb\xff", URL_SAFE)).unwrap(), "-_8");
-    }
-
-    #[test]
-    fn encoded_forms_are_redacted() {
-        let secret = "s3cr/t tok+en&more";
-        let redactor = store_with(secret).redactor();
-        for echoed in [
-            "s3cr%2Ft%20tok%2Ben%26more",
-            "s3cr%2ft+tok%2ben%26more",
-            "s3cr\\/t tok+en&more",
-            "%73%33%63%72%2F%74%20%74%6F%6B%2B%65%6E%26%6D%6F%72%65",
-        ] {
-            let out = redactor.redact_str(&format!("echo: {echoed}."));
-            assert_eq!(out, "echo: [redacted:token].", "{echoed}");
-        }
-        for prefix in ["", "u:", "us:", "user:"] {
-            let encoded = standard_base64(&format!("{prefix}{secret}"));
-            let out = redactor.redact_str(&format!("Basic {encoded}"));
-            assert!(out.contains("[redacted:token]"), "{prefix}: {out}");
-            let left = out.replace("[redacted:token]", "").len() - "Basic ".len();
-            assert!(left <= standard_base64(prefix).len() + 3, "only the prefix and edge characters stay: {out}");
-            let url_safe = String::from_utf8(base64(format!("{prefix}{secret}").as_bytes(), URL_SAFE)).unwrap();
-            assert!(redactor.redact_str(&url_safe).contains("[redacted:token]"), "{url_safe}");
-        }
-    }
-
-    #[test]
-    fn a_query_value_is_secret_on_its_own() {
-        let redactor = store_with("https://hooks.example/notify?token=Zq81xPw0dd&team=ops").redactor();
-        assert_eq!(redactor.redact_str("bad token Zq81xPw0dd"), "bad token [redacted:token]");
-        assert_eq!(redactor.redact_str("team ops"), "team ops", "short values are not secret parts");
-    }
-
-    #[test]
-    fn excerpts_are_cut_after_redaction() {
-        let secret = "tok_0123456789abcdef";
-        let redactor = store_with(secret).redactor();
-        let text = format!("{}{secret}{}", "a".repeat(95), "b".repeat(100));
-        let head = redactor.excerpt(&text, Keep::Head(100));
-        assert!(!head.contains("tok_0"), "{head}");
-        assert!(head.starts_with(&"a".repeat(95)), "{head}");
-        let tail = redactor.excerpt(&text, Keep::Tail(110));
-        assert!(!tail.contains("cdef"), "{tail}");
-        // A text that was already cut in the middle of a secret (a read cap).
-        let cut = format!("body {}", &secret[..9]);
-        assert_eq!(redactor.excerpt(&cut, Keep::Head(100)), "body [redacted:token]");
-        let front = format!("{} rest", &secret[9..]);
-        assert_eq!(redactor.excerpt(&front, Keep::Tail(100)), "[redacted:token] rest");
-    }
-
-    #[test]
-    fn secret_files_are_refused_as_scripts() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::write(root.join("shipctl.toml"), "[secrets.token]\nfile = \"secrets/token.rhai\"\n").unwrap();
-        std::fs::create_dir(root.join("secrets")).unwrap();
-        std::fs::write(root.join("secrets/token.rhai"), "hunter22 is the value").unwrap();
-        std::fs::write(root.join("ok.rhai"), "").unwrap();
-        let error = refuse_secret_file(&root, &root.join("secrets/../secrets/token.rhai")).unwrap_err();
-        assert!(error.contains("secrets/token.rhai holds the secret \"token\""), "{error}");
-        assert!(!error.contains("hunter22"), "{error}");
-        assert!(refuse_secret_file(&root, &root.join("ok.rhai")).is_ok());
-    }
-}
+mod tests;

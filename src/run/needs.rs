@@ -1,9 +1,10 @@
 //! Everything a live run needs that can be known before its first effect, in one place:
 //! the secrets of the channels, databases and registries the script's literal calls
-//! name (variable set, file readable; values are read, never shown), the repositories
-//! they tag (there, and git repositories), the names shipctl.toml must declare, and the
-//! environment's kubeconfig and context. `run` refuses while any is missing, `plan`
-//! warns, `check` reports.
+//! name (variable set, file readable, long enough to redact; values are read, never
+//! shown), every other declared secret that can be read (held to the same length rule),
+//! the repositories they tag (there, and git repositories), the names shipctl.toml must
+//! declare, and the environment's kubeconfig and context. `run` refuses while any is
+//! missing, `plan` warns, `check` reports.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::base::confined::ConfiguredPath;
 use crate::base::location::Location;
-use crate::config::{ConfigError, Environment, Project, SecretStore};
+use crate::config::{ConfigError, Environment, Project, SecretStore, declared_at};
 use crate::engine::analysis::LiteralCall;
 use crate::error::Error;
 
@@ -58,6 +59,11 @@ pub fn problems(
                 }
                 if let Err(message) = secrets.get(&secret) {
                     found.push(Problem { location: location(), message: format!("{user}: {message}") });
+                } else if environment.protected && secrets.shown(&secret) {
+                    found.push(Problem {
+                        location: location(),
+                        message: shown_in_protected(&user, &secret, environment_name),
+                    });
                 }
             }
             if (call.function.as_str(), key.as_str()) == ("tag", "repo")
@@ -67,7 +73,45 @@ pub fn problems(
             }
         }
     }
+    found.extend(declared_secret_problems(project, environment_name, environment, &secrets, &checked));
     found.extend(cluster_problem(&project.root, environment_name, environment));
+    found
+}
+
+/// A secret with `redact = false` that a run in a protected environment would use.
+fn shown_in_protected(user: &str, secret: &str, environment_name: &str) -> String {
+    format!(
+        "{user}: secret \"{secret}\" has redact = false, and environment \"{environment_name}\" is protected: its value \
+         would appear in output and the journal; remove redact = false from [secrets.{secret}] (it is for test setups)"
+    )
+}
+
+/// The secrets no literal call names (`checked` holds those that one does): a value
+/// that can be read is held to the length rule all the same, since the redactor reads
+/// every declared secret and a script may reach one by a computed name. Located at
+/// `[secrets.<name>]`. One that is not set is not a problem until something needs it.
+/// In a protected environment, a readable one marked `redact = false` is warned about:
+/// whether the run reaches it cannot be known before it does.
+fn declared_secret_problems(
+    project: &Project,
+    environment_name: &str,
+    environment: &Environment,
+    secrets: &SecretStore,
+    checked: &BTreeSet<String>,
+) -> Vec<Problem> {
+    let mut found = Vec::new();
+    for name in project.config.secrets.keys().filter(|name| !checked.contains(*name)) {
+        match secrets.resolve(name) {
+            Err(error) if error.is_unsafe_value() => {
+                found.push(Problem { location: declared_at(project, name), message: error.to_string() });
+            }
+            Ok(_) if environment.protected && secrets.shown(name) => tracing::warn!(
+                "secret \"{name}\" has redact = false and environment \"{environment_name}\" is protected: \
+                 if the run uses it, its value appears in output and the journal"
+            ),
+            _ => {}
+        }
+    }
     found
 }
 

@@ -432,3 +432,91 @@ fn a_print_of_a_declared_secret_before_any_primitive_used_it_is_redacted() {
     assert!(tool.saw("upgrade"), "helm ran: {:?}", tool.calls());
     assert_nowhere(TOKEN, &output, &workspace);
 }
+
+/// A scripts root whose database `main` takes its password from secret `db` (written
+/// as `password`, with `extra` lines under `[secrets.db]`), and whose pg_dump fails
+/// with exit status 2.
+fn failing_dump_workspace(password: &str, extra: &str) -> (Workspace, FakeTool) {
+    let workspace = Workspace::new();
+    let tools = workspace.path().join("tools");
+    let dump = FakeTool::new(&tools, "pg_dump", "*) echo 'pg_dump: error: connection refused' >&2; exit 2;;");
+    FakeTool::new(&tools, "psql", "*) echo 4096; exit 0;;");
+    workspace.write("secrets/db", &format!("{password}\n"));
+    workspace.config(&format!(
+        "[secrets.db]\nfile = \"secrets/db\"\n{extra}\n[databases.main]\nurl = \"postgres://app@127.0.0.1:9/main\"\n\
+         password_secret = \"db\"\n\n[backups]\npg_bin = \"{}\"\n\n[environments.production]\nprotected = true\n",
+        tools.display()
+    ));
+    workspace.write("release.rhai", "backup(#{ postgres: \"main\" });\n");
+    (workspace, dump)
+}
+
+#[test]
+fn a_one_character_secret_is_refused_before_the_first_effect_instead_of_garbling_output() {
+    // Before: the run went on, pg_dump failed, and every `x` of the output was
+    // replaced: "pg_dump failed for database main (e[redacted:db]it status 2)".
+    let (workspace, dump) = failing_dump_workspace("x", "");
+    let output = workspace.shipctl(&["run", "release.rhai"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(!output.stderr.contains("[redacted:db]"), "{output:?}");
+    assert!(output.stderr.contains("database \"main\": secret \"db\" ([secrets.db] in shipctl.toml) is too short"));
+    assert!(output.stderr.contains("has 1 character"), "{output:?}");
+    assert!(output.stderr.contains("set `redact = false` under [secrets.db]"), "{output:?}");
+    assert!(dump.calls().is_empty(), "no effect ran: {:?}", dump.calls());
+    assert!(workspace.journals().is_empty(), "no run started");
+    // plan and check report it with the other needs, as warnings.
+    for command in ["plan", "check"] {
+        let output = workspace.shipctl(&[command, "release.rhai"]);
+        assert_eq!(output.code, 0, "{command}: {output:?}");
+        assert!(output.stderr.contains("the live run would stop"), "{command}: {output:?}");
+        assert!(output.stderr.contains("secret \"db\" ([secrets.db] in shipctl.toml) is too short"), "{output:?}");
+    }
+}
+
+#[test]
+fn a_short_secret_marked_not_redacted_runs_and_its_output_stays_whole() {
+    let (workspace, dump) = failing_dump_workspace("x", "redact = false\n");
+    let output = workspace.shipctl(&["run", "release.rhai"]);
+    assert_eq!(output.code, 1, "the effect failed, nothing was refused: {output:?}");
+    assert_eq!(dump.calls().len(), 1, "{output:?}");
+    assert!(output.stderr.contains("(exit status 2)"), "{output:?}");
+    assert!(!output.stderr.contains("[redacted"), "{output:?}");
+    assert!(!journals(&workspace).contains("[redacted"), "the journal is whole too");
+}
+
+#[test]
+fn a_short_secret_no_call_names_is_refused_at_its_table() {
+    let (workspace, dump) = failing_dump_workspace("long-enough-password", "");
+    workspace.write("secrets/spare", "        \n");
+    let config = std::fs::read_to_string(workspace.path().join("shipctl.toml")).unwrap();
+    workspace.config(&format!("{config}\n[secrets.spare]\nfile = \"secrets/spare\"\n"));
+    let output = workspace.shipctl(&["run", "release.rhai"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let line = config.lines().count() + 2;
+    let expected = format!("shipctl.toml:{line}:1: secret \"spare\" ([secrets.spare] in shipctl.toml) is too short");
+    assert!(output.stderr.contains(&expected), "{expected}\n{output:?}");
+    assert!(output.stderr.contains("has 0 characters"), "{output:?}");
+    assert!(dump.calls().is_empty());
+}
+
+#[test]
+fn a_protected_environment_refuses_a_secret_shown_in_output() {
+    let (workspace, dump) = failing_dump_workspace("x", "redact = false\n");
+    let output = workspace.shipctl(&["run", "release.rhai", "--env", "production"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains(
+            "database \"main\": secret \"db\" has redact = false, and environment \"production\" is protected"
+        ),
+        "{output:?}"
+    );
+    assert!(dump.calls().is_empty());
+    // A secret the script's calls do not name cannot be judged before the run: a warning.
+    let (workspace, _dump) = failing_dump_workspace("long-enough-password", "");
+    workspace.write("secrets/test", "t\n");
+    let config = std::fs::read_to_string(workspace.path().join("shipctl.toml")).unwrap();
+    workspace.config(&format!("{config}\n[secrets.test]\nfile = \"secrets/test\"\nredact = false\n"));
+    let output = workspace.shipctl(&["plan", "release.rhai", "--env", "production"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stderr.contains("secret \"test\" has redact = false and environment \"production\" is protected"));
+}

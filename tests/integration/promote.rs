@@ -112,7 +112,7 @@ fn promotes_with_a_bearer_token_from_the_realm_the_registry_names() {
     assert_eq!(registry.digest("production/web", "live").as_deref(), Some(digest.as_str()));
     assert_eq!(registry.token_requests(), 1, "one token for the whole promotion");
 
-    workspace.write("secrets/registry", "wrong");
+    workspace.write("secrets/registry", "wrong token");
     workspace.write(
         "promote.rhai",
         &promote_script(&registry.image("staging/web", "1.4.0"), &registry.image("production/web", "other")),

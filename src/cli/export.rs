@@ -63,6 +63,12 @@ fn export_run(root: &Path, run: &Path, dir: &Path, force: bool) -> Result<Export
     }
     let store = SecretStore::new(project.config.secrets.clone(), project.root.clone());
     for name in project.config.secrets.keys() {
+        if store.shown(name) {
+            warnings.push(format!(
+                "secret \"{name}\" is declared with redact = false: its value is not redacted from the copy"
+            ));
+            continue;
+        }
         if let Err(why) = store.get(name) {
             warnings.push(format!("{why}: its value cannot be redacted from the copy; check it holds none"));
         }

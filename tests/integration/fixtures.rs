@@ -181,6 +181,14 @@ fn an_export_redacts_secrets_declared_since_the_run() {
     // A secret that cannot be read now cannot be redacted: said.
     assert!(output.stderr.contains("SHIPCTL_TEST_UNSET_SECRET"), "{}", output.stderr);
     assert!(output.stderr.contains("cannot be redacted"), "{}", output.stderr);
+
+    // A secret declared with redact = false stays in the copy, and the export says so.
+    workspace.config("[notify.log]\nkind = \"stdout\"\n\n[secrets.token]\nfile = \"secrets/token\"\nredact = false\n");
+    let output = workspace.shipctl(&["history", "--export", &report.run_id, "shown", "--force"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let copy = std::fs::read_to_string(workspace.path().join(format!("shown/{}.jsonl", report.run_id))).unwrap();
+    assert!(copy.contains("tk-4f9a2c81e7"), "{copy}");
+    assert!(output.stderr.contains("secret \"token\" is declared with redact = false"), "{}", output.stderr);
 }
 
 #[test]

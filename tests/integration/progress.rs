@@ -1,0 +1,70 @@
+//! Output off a terminal: a line when each effect starts, `still waiting` lines while a
+//! long one runs, `--output json` as one JSON event a line, and durations in whole
+//! milliseconds everywhere in JSON output.
+
+use serde_json::Value;
+
+use crate::support::{HttpServer, Output, Workspace};
+
+/// A workspace whose `release.rhai` checks `url` with 5 attempts 300 ms apart, then
+/// once more.
+fn checking(url: &str) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.write(
+        "release.rhai",
+        &format!(
+            "step(\"Check\", || {{\n  http_check(#{{ url: \"{url}/health\", retries: 5, interval: \"300ms\" }});\n}});\nhttp_check(#{{ url: \"{url}/ready\" }});\n"
+        ),
+    );
+    workspace
+}
+
+/// Every key named `duration` anywhere in `value`, with its path.
+fn float_durations(value: &Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "duration" || (key.ends_with("duration_ms") && !inner.is_u64()) {
+                    found.push(format!("{path}.{key} = {inner}"));
+                }
+                float_durations(inner, &format!("{path}.{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                float_durations(inner, &format!("{path}[{index}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The JSON documents on stdout.
+fn documents(output: &Output) -> Vec<Value> {
+    serde_json::Deserializer::from_str(&output.stdout).into_iter::<Value>().map(|value| value.unwrap()).collect()
+}
+
+#[test]
+fn json_durations_are_whole_milliseconds_named_duration_ms() {
+    let server = HttpServer::start(&[(503, ""), (200, "ok")]);
+    let workspace = checking(&server.url);
+    let output = workspace.shipctl(&["run", "release.rhai", "--output", "json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let documents = documents(&output);
+    assert!(!documents.is_empty(), "{output:?}");
+    let mut found = Vec::new();
+    for document in &documents {
+        float_durations(document, "", &mut found);
+    }
+    assert!(found.is_empty(), "durations not in whole milliseconds: {found:?}");
+    let report = documents.last().unwrap();
+    let effects = report["effects"].as_array().unwrap();
+    assert_eq!(effects.len(), 2, "{report:#}");
+    assert!(effects.iter().all(|effect| effect["duration_ms"].is_u64()), "{report:#}");
+    assert!(effects[0]["duration_ms"].as_u64().unwrap() >= 300, "a retry waited 300 ms: {report:#}");
+    let history = workspace.shipctl(&["history", "--output", "json"]);
+    let runs: Value = serde_json::from_str(&history.stdout).unwrap();
+    let mut found = Vec::new();
+    float_durations(&runs, "", &mut found);
+    assert!(found.is_empty() && runs[0]["duration_ms"].is_u64(), "{runs:#}");
+}

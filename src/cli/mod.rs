@@ -19,6 +19,7 @@ mod run;
 mod run_ref;
 mod test;
 mod trace;
+mod waiting;
 mod watch;
 
 use std::ffi::OsString;
@@ -123,6 +124,8 @@ pub struct RunArgs {
     pub kube: run::KubeArgs,
     #[command(flatten)]
     pub format: FormatArgs,
+    #[command(flatten)]
+    pub progress: waiting::ProgressArgs,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +174,8 @@ pub struct ResumeArgs {
     pub approved_by: Option<String>,
     #[command(flatten)]
     pub kube: run::KubeArgs,
+    #[command(flatten)]
+    pub progress: waiting::ProgressArgs,
 }
 
 #[derive(Debug, Args)]

@@ -58,7 +58,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
             return error.exit_code();
         }
     }
-    match execute(request, Box::new(Human::new())) {
+    match execute(request, Box::new(Human::every(args.progress.progress_interval))) {
         Ok(report) => {
             output::print_run_summary(&report);
             if let Some(halt) = &report.halt {

@@ -101,7 +101,8 @@ fn refused(error: &Error, github: bool, json: bool) -> i32 {
 pub fn run(args: RunArgs) -> i32 {
     let github = args.format.github();
     let json = args.script.output == OutputFormat::Json;
-    let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
+    let reporter: Box<dyn Reporter + Send> =
+        if json { Box::new(Silent) } else { Box::new(Human::every(args.progress.progress_interval)) };
     let reporter = Box::new(Traced(reporter));
     let mut request = match request(&args.script, &args.kube, Mode::Run) {
         Ok(request) => request,

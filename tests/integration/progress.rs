@@ -39,18 +39,13 @@ fn float_durations(value: &Value, path: &str, found: &mut Vec<String>) {
     }
 }
 
-/// The JSON documents on stdout.
-fn documents(output: &Output) -> Vec<Value> {
-    serde_json::Deserializer::from_str(&output.stdout).into_iter::<Value>().map(|value| value.unwrap()).collect()
-}
-
 #[test]
 fn json_durations_are_whole_milliseconds_named_duration_ms() {
     let server = HttpServer::start(&[(503, ""), (200, "ok")]);
     let workspace = checking(&server.url);
     let output = workspace.shipctl(&["run", "release.rhai", "--output", "json"]);
     assert_eq!(output.code, 0, "{output:?}");
-    let documents = documents(&output);
+    let documents = events(&output);
     assert!(!documents.is_empty(), "{output:?}");
     let mut found = Vec::new();
     for document in &documents {
@@ -118,4 +113,88 @@ fn start_and_still_waiting_lines_hold_no_secret() {
         "{}",
         output.stdout
     );
+}
+
+/// Each line of stdout as JSON; every one must parse and carry `schema: 1`.
+fn events(output: &Output) -> Vec<Value> {
+    let mut events = Vec::new();
+    for line in output.stdout.lines() {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line:?}"));
+        assert_eq!(event["schema"], 1, "{line}");
+        assert!(event["event"].is_string(), "{line}");
+        events.push(event);
+    }
+    events
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|event| event["event"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn output_json_is_one_event_a_line_as_it_happens_ending_with_run_finished() {
+    let server = HttpServer::start(&[(503, ""), (503, ""), (200, "ok")]);
+    let workspace = checking(&server.url);
+    let output = workspace.shipctl(&["run", "release.rhai", "--output", "json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let run = events(&output);
+    assert_eq!(
+        names(&run),
+        [
+            "run_started",
+            "step_started",
+            "effect_started",
+            "effect_progress",
+            "effect_progress",
+            "effect_finished",
+            "step_finished",
+            "effect_started",
+            "effect_finished",
+            "run_finished"
+        ],
+        "{}",
+        output.stdout
+    );
+    assert_eq!(run[2]["seq"], 1);
+    assert_eq!(run[2]["kind"], "http_check");
+    assert_eq!(run[2]["args"]["url"], format!("{}/health", server.url));
+    assert!(run[3]["message"].as_str().unwrap().starts_with("attempt 1 of 6: got status 503"), "{}", run[3]);
+    assert_eq!((run[4]["seq"].clone(), run[5]["ok"].clone()), (1.into(), true.into()));
+    assert_eq!(run[5]["result"]["attempts"], 3);
+    let finished = run.last().unwrap();
+    let run_id = run[0]["run_id"].as_str().unwrap();
+    assert_eq!((finished["run_id"].as_str(), finished["status"].as_str()), (Some(run_id), Some("succeeded")));
+    assert_eq!(finished["effects"].as_array().unwrap().len(), 2);
+    assert!(finished["duration_ms"].as_u64().unwrap() >= 600, "{finished}");
+
+    let replay = workspace.shipctl(&["replay", run_id, "--output", "json"]);
+    assert_eq!(replay.code, 0, "{replay:?}");
+    let replayed = events(&replay);
+    assert_eq!(replayed.last().unwrap()["event"], "run_finished", "{}", replay.stdout);
+    assert_eq!(replayed.last().unwrap()["mode"], "replay");
+    let finished_effects: Vec<&Value> = replayed.iter().filter(|event| event["event"] == "effect_finished").collect();
+    assert_eq!(finished_effects.len(), 2);
+    assert!(finished_effects.iter().all(|event| event["replayed_from"] == run_id), "{}", replay.stdout);
+}
+
+#[test]
+fn a_failed_run_and_its_resume_speak_json_to_the_end() {
+    let server = HttpServer::start(&[(503, "")]);
+    let workspace = checking(&server.url);
+    let output = workspace.shipctl(&["run", "release.rhai", "--output", "json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let failed = events(&output);
+    assert_eq!(names(&failed).last(), Some(&"run_finished"));
+    let finished = failed.last().unwrap();
+    assert_eq!(finished["status"], "failed");
+    assert!(output.stderr.contains("http_check failed"), "the error is on stderr: {}", output.stderr);
+    let run_id = finished["run_id"].as_str().unwrap();
+    let resumed = workspace.shipctl(&["resume", run_id, "--output", "json"]);
+    let resumed_events = events(&resumed);
+    assert_eq!(names(&resumed_events).last(), Some(&"run_finished"), "{resumed:?}");
+    let mut found = Vec::new();
+    for event in failed.iter().chain(&resumed_events) {
+        float_durations(event, "", &mut found);
+    }
+    assert!(found.is_empty(), "{found:?}");
 }

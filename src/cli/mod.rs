@@ -9,6 +9,7 @@ mod definitions;
 mod demo;
 mod diagnostic;
 mod docs;
+mod events;
 mod export;
 mod github;
 mod history;
@@ -19,6 +20,7 @@ mod run;
 mod run_ref;
 mod test;
 mod trace;
+mod waiting;
 mod watch;
 
 use std::ffi::OsString;
@@ -83,7 +85,7 @@ pub struct ScriptArgs {
     /// A param for the script, read with param("name"). Repeatable.
     #[arg(short = 's', long = "set", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
-    /// Output for people, or JSON for programs (on stdout; progress then goes nowhere).
+    /// Output for people, or JSON events for programs (one a line on stdout; see docs/json-output.md).
     #[arg(short, long, value_enum, env = "SHIPCTL_OUTPUT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -123,6 +125,8 @@ pub struct RunArgs {
     pub kube: run::KubeArgs,
     #[command(flatten)]
     pub format: FormatArgs,
+    #[command(flatten)]
+    pub progress: waiting::ProgressArgs,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +155,9 @@ pub struct ReplayArgs {
     /// Replay this script instead of the one the journal names (needed when that one changed).
     #[arg(long)]
     pub script: Option<PathBuf>,
+    /// Output for people, or JSON events for programs (one a line on stdout; see docs/json-output.md).
+    #[arg(short, long, value_enum, env = "SHIPCTL_OUTPUT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +178,11 @@ pub struct ResumeArgs {
     pub approved_by: Option<String>,
     #[command(flatten)]
     pub kube: run::KubeArgs,
+    #[command(flatten)]
+    pub progress: waiting::ProgressArgs,
+    /// Output for people, or JSON events for programs (one a line on stdout; see docs/json-output.md).
+    #[arg(short, long, value_enum, env = "SHIPCTL_OUTPUT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

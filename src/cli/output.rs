@@ -123,17 +123,27 @@ fn short_value(value: &Value, limit: usize) -> String {
 }
 
 /// The live reporter: a line per effect as it finishes, steps as headings, a spinner
-/// with progress while an effect runs on a terminal.
+/// with progress while an effect runs on a terminal. Off a terminal (a CI log) a live
+/// run gets a line as each effect starts and `still waiting` lines while it runs.
 pub struct Human {
     color: bool,
     terminal: bool,
     depth: usize,
     spinner: Option<indicatif::ProgressBar>,
+    /// Off a terminal, in a live run: the `still waiting` lines.
+    waiting: Option<super::waiting::Waiting>,
+    interval: Duration,
 }
 
 impl Human {
     pub fn new() -> Self {
-        Human { color: stdout_color(), terminal: std::io::stdout().is_terminal(), depth: 0, spinner: None }
+        Human::every(super::waiting::DEFAULT_INTERVAL)
+    }
+
+    /// Off a terminal, a `still waiting` line each `interval` while an effect runs.
+    pub fn every(interval: Duration) -> Self {
+        let terminal = std::io::stdout().is_terminal();
+        Human { color: stdout_color(), terminal, depth: 0, spinner: None, waiting: None, interval }
     }
 
     /// Effects sit under their step's heading; top-level effects get one level too.
@@ -167,6 +177,9 @@ impl Reporter for Human {
         let color = self.color;
         match event {
             Event::RunStarted { run_id, script, environment, mode, journal } => {
+                if !self.terminal && *mode == crate::effect::Mode::Run {
+                    self.waiting = Some(super::waiting::Waiting::start(self.interval));
+                }
                 self.run_started(&format!("{} {run_id} · {script} · env {environment}", mode.as_str()), *journal);
             }
             Event::StepStarted { name, depth } => {
@@ -185,7 +198,10 @@ impl Reporter for Human {
             Event::EffectStarted { effect } => self.effect_started(effect),
             Event::EffectProgress { message, .. } => match &self.spinner {
                 Some(spinner) => spinner.set_message(format!("{}{message}", self.indent())),
-                None => outln(&paint(color, dim(), &format!("{}… {message}", self.indent()))),
+                None => {
+                    self.waiting.iter().for_each(|waiting| waiting.progress(message));
+                    outln(&paint(color, dim(), &format!("{}… {message}", self.indent())));
+                }
             },
             Event::EffectFinished { effect, result, duration, replayed_from } => {
                 self.effect_finished(effect, *result, *duration, *replayed_from);
@@ -197,6 +213,8 @@ impl Reporter for Human {
                 }
             }
             Event::CompensationsStarted { count } => {
+                // An effect cut short by a signal never finished: stop waiting for it.
+                self.waiting.iter().for_each(|waiting| waiting.effect_finished());
                 self.depth = 0;
                 self.line(&paint(
                     color,
@@ -228,8 +246,14 @@ impl Human {
         }
     }
 
-    /// An effect started: on a terminal, a spinner says which until it finishes.
+    /// An effect started: on a terminal, a spinner says which until it finishes; off one,
+    /// in a live run, a line says so and `still waiting` lines follow while it runs.
     fn effect_started(&mut self, effect: &Effect) {
+        if let Some(waiting) = &self.waiting {
+            let label = format!("{} {}", effect.kind, summarize_args(&effect.args));
+            outln(&format!("{}→ {}", self.indent(), label.trim_end()));
+            waiting.effect_started(label.trim_end().to_string(), self.indent());
+        }
         if self.terminal {
             let spinner = indicatif::ProgressBar::new_spinner();
             spinner.set_message(format!("{}{} {}", self.indent(), effect.kind, summarize_args(&effect.args)));
@@ -250,6 +274,7 @@ impl Human {
         if let Some(spinner) = self.spinner.take() {
             spinner.finish_and_clear();
         }
+        self.waiting.iter().for_each(|waiting| waiting.effect_finished());
         let mut line = effect_line(effect, result.is_ok(), duration, color, &self.indent());
         if let Some(run) = replayed_from {
             line.push_str(&paint(color, dim(), &format!(" replayed from {run}")));

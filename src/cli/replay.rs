@@ -4,9 +4,12 @@ use crate::exit_codes;
 use crate::journal::RunStatus;
 use crate::run::{RunReport, execute, replay_request, resume_request};
 
+use crate::effect::Reporter;
+
+use super::events::{Events, run_finished};
 use super::output::{self, Human};
 use super::run_ref::journal_path;
-use super::{ReplayArgs, ResumeArgs};
+use super::{OutputFormat, ReplayArgs, ResumeArgs};
 
 fn warn(warnings: &[String]) {
     for warning in warnings {
@@ -27,14 +30,19 @@ pub fn replay(args: ReplayArgs) -> i32 {
         }
     };
     warn(&warnings);
-    let report = match execute(request, Box::new(Human::new())) {
+    let json = args.output == OutputFormat::Json;
+    let reporter: Box<dyn Reporter + Send> = if json { Box::new(Events) } else { Box::new(Human::new()) };
+    let report = match execute(request, reporter) {
         Ok(report) => report,
         Err(error) => {
             output::print_error(&error);
             return error.exit_code();
         }
     };
-    finish(&report, "replayed identically")
+    if json {
+        run_finished(&report);
+    }
+    finish(&report, "replayed identically", json)
 }
 
 /// `shipctl resume <run>`: a run id, a unique prefix of one, or a journal's path.
@@ -58,9 +66,20 @@ pub fn resume(args: ResumeArgs) -> i32 {
             return error.exit_code();
         }
     }
-    match execute(request, Box::new(Human::new())) {
+    let json = args.output == OutputFormat::Json;
+    let reporter: Box<dyn Reporter + Send> =
+        if json { Box::new(Events) } else { Box::new(Human::every(args.progress.progress_interval)) };
+    match execute(request, reporter) {
         Ok(report) => {
-            output::print_run_summary(&report);
+            if json {
+                run_finished(&report);
+                if let Some(error) = &report.error {
+                    output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
+                }
+                output::print_resume_hint(&report);
+            } else {
+                output::print_run_summary(&report);
+            }
             if let Some(halt) = &report.halt {
                 output::err(&output::render_halt(halt, output::stderr_color()));
             }
@@ -80,14 +99,20 @@ pub fn resume(args: ResumeArgs) -> i32 {
 }
 
 /// A replay's verdict: identical (whatever the recorded run's own outcome was), or where
-/// it diverged.
-fn finish(report: &RunReport, identical: &str) -> i32 {
+/// it diverged. Under `--output json` the verdict is `run_finished`'s `halt`, and only
+/// a divergence is also told on stderr.
+fn finish(report: &RunReport, identical: &str, json: bool) -> i32 {
     if let Some(halt) = &report.halt {
         if halt.divergence.is_some() {
             output::err(&output::render_halt(halt, output::stderr_color()));
             return exit_codes::HALTED;
         }
-        output::outln(&format!("\n{identical} up to where the recording ends: {}", halt.message));
+        if !json {
+            output::outln(&format!("\n{identical} up to where the recording ends: {}", halt.message));
+        }
+        return exit_codes::SUCCESS;
+    }
+    if json {
         return exit_codes::SUCCESS;
     }
     let outcome = match (&report.status, &report.failed_step) {

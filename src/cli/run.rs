@@ -8,6 +8,7 @@ use crate::journal::RunStatus;
 use crate::providers::kube::KubeOverrides;
 use crate::run::{RunReport, RunRequest, execute};
 
+use super::events::{Events, run_finished};
 use super::github;
 use super::output::{self, Human};
 use super::trace::Traced;
@@ -63,11 +64,10 @@ pub(super) fn interrupted_exit_code(report: &RunReport) -> i32 {
     }
 }
 
-fn print_json(report: &RunReport) {
-    match serde_json::to_string_pretty(report) {
-        Ok(json) => output::outln(&json),
-        Err(error) => output::err(&format!("error: cannot serialize the report: {error}\n")),
-    }
+/// The reporter of `--output json` (one event a line) or of people.
+fn reporter(json: bool, people: impl FnOnce() -> Box<dyn Reporter + Send>) -> Box<dyn Reporter + Send> {
+    let reporter = if json { Box::new(Events) } else { people() };
+    Box::new(Traced(reporter))
 }
 
 /// `--format github`: the report's error as an annotation (on stderr when stdout holds
@@ -101,8 +101,8 @@ fn refused(error: &Error, github: bool, json: bool) -> i32 {
 pub fn run(args: RunArgs) -> i32 {
     let github = args.format.github();
     let json = args.script.output == OutputFormat::Json;
-    let reporter: Box<dyn Reporter + Send> = if json { Box::new(Silent) } else { Box::new(Human::new()) };
-    let reporter = Box::new(Traced(reporter));
+    let interval = args.progress.progress_interval;
+    let reporter = reporter(json, || Box::new(Human::every(interval)));
     let mut request = match request(&args.script, &args.kube, Mode::Run) {
         Ok(request) => request,
         Err(error) => return refused(&error, github, json),
@@ -115,7 +115,7 @@ pub fn run(args: RunArgs) -> i32 {
                 report_to_github(&report, json);
             }
             if json {
-                print_json(&report);
+                run_finished(&report);
                 if let Some(error) = &report.error {
                     output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
                 }
@@ -139,13 +139,13 @@ pub fn plan(args: PlanArgs) -> i32 {
     };
     request.refresh = args.refresh;
     request.journal = args.journal;
-    match execute(request, Box::new(Traced(Box::new(Silent)))) {
+    match execute(request, reporter(json, || Box::new(Silent))) {
         Ok(report) => {
             if github {
                 report_to_github(&report, json);
             }
             match args.script.output {
-                OutputFormat::Json => print_json(&report),
+                OutputFormat::Json => run_finished(&report),
                 OutputFormat::Text => {
                     output::out(&output::render_plan(&report, output::stdout_color()));
                     if let Some(journal) = &report.journal {

@@ -29,7 +29,7 @@ pub use gate::{Gate, GateError, GateErrorKind, argument_message};
 pub use policy::check as check_policy;
 pub use primitive::{ArgumentError, ArgumentProblem, ErasedPrimitive, Primitive, Registry, unknown_argument};
 pub use replay::{Replay, Resume, Undone, recorded_class, skipped_by_resume, undone_write};
-pub use report::EffectReport;
+pub use report::{EffectReport, duration_ms};
 pub use scenario::{Answer, Mock, Scenario};
 
 /// One primitive call, as data: what the journal records and executors receive. It

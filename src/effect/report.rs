@@ -28,9 +28,10 @@ impl std::ops::Deref for EffectReport {
     }
 }
 
-/// Written by hand rather than with `#[serde(flatten)]`: the report (`--json`) always
-/// has `step` and `compensation`, where the journal's compact form leaves them out
-/// when empty.
+/// Written by hand rather than with `#[serde(flatten)]`: the report (`--output json`)
+/// always has `step` and `compensation`, where the journal's compact form leaves them
+/// out when empty. The duration is whole milliseconds named `duration_ms`, the unit the
+/// journal, `history` and the output's events use.
 impl Serialize for EffectReport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -45,7 +46,13 @@ impl Serialize for EffectReport {
         report.serialize_field("result", &self.result)?;
         report.serialize_field("error", &self.error)?;
         report.serialize_field("replayed_from", &self.replayed_from)?;
-        report.serialize_field("duration", &(self.duration.as_secs_f64() * 1000.0))?;
+        report.serialize_field("duration_ms", &duration_ms(self.duration))?;
         report.end()
     }
+}
+
+/// A duration in whole milliseconds, the one unit of durations in JSON output (a
+/// duration past `u64::MAX` ms, half a billion years, saturates).
+pub fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -70,7 +70,7 @@ fn a_plan_shows_the_approval_without_asking() {
     let workspace = workspace();
     let output = workspace.shipctl(&["plan", "release.rhai", "--env", "production", "--output", "json"]);
     assert_eq!(output.code, 0, "{output:?}");
-    let plan: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let plan = crate::support::run_finished(&output.stdout);
     assert_eq!(plan["effects"][0]["kind"], "approve");
     assert_eq!(plan["effects"][0]["result"]["required"], true);
 }

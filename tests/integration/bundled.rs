@@ -44,7 +44,7 @@ fn plan(product: &str, environment: &str, params: &[&str]) -> Value {
     }
     let output = shipctl(&args);
     assert_eq!(output.code, 0, "plan of {product} for {environment}: {output:?}");
-    let plan: Value = serde_json::from_str(&output.stdout).expect("JSON on stdout");
+    let plan = crate::support::run_finished(&output.stdout);
     assert_eq!(plan["status"], "succeeded", "plan of {product} for {environment}: {plan:#}");
     plan
 }

@@ -77,10 +77,10 @@ fn environment_variables_set_the_flags() {
     let env = [("SHIPCTL_ENV", "staging"), ("SHIPCTL_OUTPUT", "json")];
     let output = workspace.shipctl_with_env(&["plan", "scripts/web/release.rhai"], &env);
     assert_eq!(output.code, 0, "{output:?}");
-    let plan: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON on stdout");
+    let plan = crate::support::run_finished(&output.stdout);
     assert_eq!(plan["environment"], "staging");
     let output = workspace.shipctl_with_env(&["plan", "scripts/web/release.rhai", "--env", "local"], &env);
-    assert!(output.stdout.contains("\"environment\": \"local\""), "{}", output.stdout);
+    assert_eq!(crate::support::run_finished(&output.stdout)["environment"], "local", "{}", output.stdout);
     let bad = workspace.shipctl_with_env(&["plan", "scripts/web/release.rhai"], &[("SHIPCTL_FORMAT", "gitlab")]);
     assert_eq!(bad.code, 2, "{bad:?}");
 }

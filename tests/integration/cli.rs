@@ -38,7 +38,7 @@ fn plan_as_json() {
     let workspace = workspace();
     let output = workspace.shipctl(&["plan", "scripts/web/release.rhai", "--set", "version=1.2.0", "--output", "json"]);
     assert_eq!(output.code, 0, "{output:?}");
-    let plan: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON on stdout");
+    let plan = crate::support::run_finished(&output.stdout);
     assert_eq!(plan["status"], "succeeded");
     let effects = plan["effects"].as_array().unwrap();
     assert_eq!(effects.len(), 1);

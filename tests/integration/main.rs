@@ -26,6 +26,7 @@ mod needs;
 mod notify_http;
 mod plan_refresh;
 mod postgres;
+mod progress;
 mod promote;
 mod real_cluster;
 mod refresh_overlap;

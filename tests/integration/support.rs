@@ -289,3 +289,12 @@ pub fn refs(path: &Path) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// The report `--output json` ends its events with: the last line of `stdout`, a
+/// `run_finished` event.
+pub fn run_finished(stdout: &str) -> serde_json::Value {
+    let last = stdout.lines().last().expect("a line on stdout");
+    let report: serde_json::Value = serde_json::from_str(last).expect("JSON on the last line");
+    assert_eq!(report["event"], "run_finished", "{last}");
+    report
+}

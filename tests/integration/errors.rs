@@ -1,7 +1,8 @@
 //! Bad input gets a clear error naming the file, line and column.
 
+use shipctl::cli::output::render_script_error as render;
 use shipctl::effect::Mode;
-use shipctl::engine::{ScriptErrorKind, render};
+use shipctl::engine::ScriptErrorKind;
 use shipctl::error::Error;
 use shipctl::journal::RunStatus;
 
@@ -216,4 +217,17 @@ fn a_refused_call_inside_a_step_points_at_the_call() {
     let report = workspace.plan("release.rhai", &[]);
     let error = report.error.expect("an unknown channel");
     assert_eq!(error.to_string(), "release.rhai:4:5: no notification channel \"lgo\" (in step \"Announce\")");
+}
+
+#[test]
+fn an_error_after_multibyte_text_and_with_escapes_in_its_message_prints_safely_under_its_place() {
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", "let u = \"ü→é\"; fail(\"\\x1b[2J\\x1b]0;owned\\x07gone\");\n");
+    let report = workspace.plan("release.rhai", &[]);
+    let error = report.error.expect("fails");
+    assert!(error.message.contains('\u{1b}'), "the script's text reaches the error as written: {error:?}");
+    let shown = render(&error, &report.sources, false);
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{shown:?}");
+    assert!(shown.starts_with("error: \\u{1b}[2J\\u{1b}]0;owned\\u{7}gone\n --> release.rhai:1:16\n"), "{shown}");
+    assert!(shown.contains("1 | let u = \"ü→é\"; fail(") && shown.contains("\n  |                ^\n"), "{shown}");
 }

@@ -109,6 +109,21 @@ fn a_syntax_error_in_a_module_names_the_module() {
 }
 
 #[test]
+fn a_typo_in_a_nested_config_table_is_refused_with_the_nearest_key() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.releases]\nkind = \"stdout\"\n\n[databases.main]\nurl = \"postgres://db/main\"\n  pasword_secret = \"db\"\n");
+    workspace.write("release.rhai", "1;\n");
+    let output = workspace.shipctl(&["plan", "release.rhai", "-e", "local"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let shown = output.stderr.replace(&workspace.path().to_string_lossy().into_owned(), "[workspace]");
+    let shown = shown.replace(&workspace.path().canonicalize().unwrap().to_string_lossy().into_owned(), "[workspace]");
+    assert_eq!(
+        shown,
+        "error: unknown key `pasword_secret` in [databases.main]\n --> [workspace]/shipctl.toml:6:3\n  |\n6 |   pasword_secret = \"db\"\n  |   ^\nhelp: did you mean `password_secret`? `shipctl docs config` lists every key\n"
+    );
+}
+
+#[test]
 fn a_broken_config_names_its_line() {
     let workspace = Workspace::new();
     workspace.config("[limits]\nmax_operations = \"lots\"\n");

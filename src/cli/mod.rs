@@ -7,7 +7,7 @@ mod check;
 mod completions;
 mod definitions;
 mod demo;
-mod diagnostic;
+pub mod diagnostic;
 mod docs;
 mod events;
 mod export;

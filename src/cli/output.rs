@@ -13,10 +13,12 @@ use serde_json::Value;
 use crate::base::time::format_duration;
 use crate::effect::{Call, Effect, EffectError, EffectReport, Halt};
 use crate::effect::{Event, Level, Reporter};
-use crate::engine::{Sources, render, render_parts};
+use crate::engine::{Located, ScriptError, Sources};
 use crate::error::Error;
 use crate::journal::RunStatus;
 use crate::run::RunReport;
+
+use super::diagnostic::render_diagnostic;
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
@@ -85,23 +87,26 @@ pub fn print_error(error: &Error) {
 pub fn render_error(error: &Error, color: bool) -> String {
     match error {
         Error::Script { errors, sources } => {
-            let mut out: String = errors.iter().map(|script_error| render(script_error, sources, color)).collect();
+            let mut out: String =
+                errors.iter().map(|script_error| render_script_error(script_error, sources, color)).collect();
             if errors.len() > 1 {
                 out.push_str(&format!("{} errors\n", errors.len()));
             }
             out
         }
         Error::Config(config) => {
-            let mut sources = Sources::default();
-            if let Some(location) = &config.location
-                && let Ok(text) = std::fs::read_to_string(&location.file)
-            {
-                sources.0.insert(location.file.clone(), text);
-            }
-            render_parts(&config.message, config.location.as_ref(), None, &[], config.help.as_deref(), &sources, color)
+            // Read now, not kept from the parse: a file that is gone prints its place alone.
+            let text = config.location.as_ref().and_then(|location| std::fs::read_to_string(&location.file).ok());
+            let located = Located::new(config, &config.message, config.location.as_ref(), text.as_deref());
+            render_diagnostic(&located, color)
         }
-        other => super::diagnostic::render_diagnostic(other, color),
+        other => render_diagnostic(other, color),
     }
+}
+
+/// A script error with its source line, from the texts of the run's scripts.
+pub fn render_script_error(error: &ScriptError, sources: &Sources, color: bool) -> String {
+    render_diagnostic(&Located::script(error, sources), color)
 }
 
 /// Arguments on one line: `repo="app" name="1.4.0"`, long values cut.
@@ -345,7 +350,7 @@ pub fn print_run_summary(report: &RunReport) {
         outln(&format!("journal: {}", journal.display()));
     }
     if let Some(error) = &report.error {
-        err(&render(error, &report.sources, stderr_color()));
+        err(&render_script_error(error, &report.sources, stderr_color()));
     }
     print_resume_hint(report);
 }

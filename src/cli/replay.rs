@@ -74,7 +74,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
             if json {
                 run_finished(&report);
                 if let Some(error) = &report.error {
-                    output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
+                    output::err(&output::render_script_error(error, &report.sources, output::stderr_color()));
                 }
                 output::print_resume_hint(&report);
             } else {

@@ -117,7 +117,7 @@ pub fn run(args: RunArgs) -> i32 {
             if json {
                 run_finished(&report);
                 if let Some(error) = &report.error {
-                    output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
+                    output::err(&output::render_script_error(error, &report.sources, output::stderr_color()));
                 }
                 output::print_resume_hint(&report);
             } else {
@@ -154,7 +154,7 @@ pub fn plan(args: PlanArgs) -> i32 {
                 }
             }
             if let Some(error) = &report.error {
-                output::err(&crate::engine::render(error, &report.sources, output::stderr_color()));
+                output::err(&output::render_script_error(error, &report.sources, output::stderr_color()));
             }
             output::print_needs(&report.needs);
             exit_code(&report)

@@ -12,7 +12,7 @@ use super::output::{self, paint, summarize_args};
 
 /// The failure's details as text: the error with its place, and the last run's effects.
 fn describe(file: &TestFile, failure: &TestFailure, color: bool) -> String {
-    let mut out = crate::engine::render(&failure.error, &file.sources, color);
+    let mut out = output::render_script_error(&failure.error, &file.sources, color);
     let Some(run) = &failure.last_run else { return out };
     let mut summary = format!("last run: {} · env {} · {}", run.script, run.environment, run.status);
     if let Some(step) = &run.failed_step {

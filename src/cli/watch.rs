@@ -32,7 +32,7 @@ pub fn watch_command(args: WatchArgs) -> i32 {
             Ok(report) => {
                 screen.push_str(&output::render_plan(report, color));
                 if let Some(error) = &report.error {
-                    screen.push_str(&crate::engine::render(error, &report.sources, color));
+                    screen.push_str(&output::render_script_error(error, &report.sources, color));
                 }
             }
             Err(error) => screen.push_str(&output::render_error(error, color)),

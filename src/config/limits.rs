@@ -7,7 +7,7 @@ use serde::Deserialize;
 /// `[limits]`: the sandbox. Every limit is set explicitly on the engine so debug and
 /// release builds behave the same.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Limits {
     /// Script operations before the run is stopped (runaway loops).
     pub max_operations: u64,

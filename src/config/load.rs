@@ -1,27 +1,153 @@
 //! Parsing config text into a [`Config`], with errors located at file:line:col.
 
+use serde::de::DeserializeOwned;
+use serde::de::{self, Deserializer, Visitor};
+use serde_ignored::Path;
+
+use crate::base::suggest::did_you_mean;
+
 use super::validate::validate;
-use super::{Config, ConfigError};
+use super::{
+    BackupsConfig, ChannelConfig, Config, ConfigError, DatabaseConfig, HelmConfig, JournalConfig, Limits,
+    RegistryConfig, RepoConfig, SecretSource,
+};
 
 /// Parse and check config text; `file` names it in errors.
+///
+/// Unknown keys are refused here rather than by `deny_unknown_fields`: serde_ignored
+/// hands over each key no field took, with its path, so the error names the table and
+/// the nearest known key instead of carrying toml's text. Of an unknown key and a
+/// wrong value, the one toml visits first is reported (keys in a table in sorted
+/// order), as with `deny_unknown_fields`.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|error| {
-        let location = error.span().map(|span| location_of(text, file, span.start));
-        ConfigError {
-            location,
-            message: error.message().trim().to_string(),
-            help: help_for_toml_error(error.message()),
-        }
+    let mut unknown: Option<Vec<String>> = None;
+    let parsed = toml::Deserializer::parse(text).and_then(|deserializer| {
+        serde_ignored::deserialize(deserializer, |path| {
+            unknown.get_or_insert_with(|| keys(&path));
+        })
+    });
+    if let Some(path) = unknown {
+        return Err(unknown_key(&path, text, file));
+    }
+    let config: Config = parsed.map_err(|error| ConfigError {
+        location: error.span().map(|span| location_of(text, file, span.start)),
+        message: error.message().trim().to_string(),
+        help: None,
     })?;
     validate(&config, text, file)?;
     Ok(config)
 }
 
-fn help_for_toml_error(message: &str) -> Option<String> {
-    if message.contains("unknown field") {
-        return Some("remove the key or fix its spelling; `shipctl docs config` lists every key".to_string());
+/// The keys (and array indexes) of an ignored value's path, outermost first.
+fn keys(path: &Path<'_>) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut current = path;
+    loop {
+        current = match current {
+            Path::Root => break,
+            Path::Map { parent, key } => {
+                keys.push(key.clone());
+                parent
+            }
+            Path::Seq { parent, index } => {
+                keys.push(index.to_string());
+                parent
+            }
+            Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => parent,
+        };
     }
-    None
+    keys.reverse();
+    keys
+}
+
+/// "unknown key `x` in [table]", at the key, with the nearest known key as help.
+fn unknown_key(path: &[String], text: &str, file: &str) -> ConfigError {
+    let Some((key, table)) = path.split_last() else {
+        // serde_ignored reports the root only for a document that is not a table,
+        // which toml cannot produce; refuse rather than accept it.
+        return ConfigError { location: None, message: "the config is not a table".to_string(), help: None };
+    };
+    let table: Vec<&str> = table.iter().map(String::as_str).collect();
+    let place = if table.is_empty() { "at the top level".to_string() } else { format!("in [{}]", table.join(".")) };
+    let help = match did_you_mean(key, known_keys(&table).iter().copied()) {
+        Some(close) => format!("did you mean `{close}`? `shipctl docs config` lists every key"),
+        None => "remove the key or fix its spelling; `shipctl docs config` lists every key".to_string(),
+    };
+    ConfigError {
+        location: Some(locate(text, file, &table, Some(key))),
+        message: format!("unknown key `{key}` {place}"),
+        help: Some(help),
+    }
+}
+
+/// The keys the table at `table` takes, for did-you-mean. A table not listed here
+/// (a new section) still refuses unknown keys; it only offers no suggestion.
+fn known_keys(table: &[&str]) -> &'static [&'static str] {
+    let fields = match table {
+        [] => struct_fields::<Config>(),
+        ["journal"] => struct_fields::<JournalConfig>(),
+        ["limits"] => struct_fields::<Limits>(),
+        ["backups"] => struct_fields::<BackupsConfig>(),
+        ["helm"] => struct_fields::<HelmConfig>(),
+        ["repos", _] => struct_fields::<RepoConfig>(),
+        ["notify", _] => struct_fields::<ChannelConfig>(),
+        ["secrets", _] => struct_fields::<SecretSource>(),
+        ["databases", _] => struct_fields::<DatabaseConfig>(),
+        ["registries", _] => struct_fields::<RegistryConfig>(),
+        _ => None,
+    };
+    fields.unwrap_or(&[])
+}
+
+/// The field names of struct `T` as serde derives them, from a probe that records
+/// what `T` asks to deserialize. The same probe as `effect::primitive::struct_fields`,
+/// which config, a lower layer, cannot import.
+fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    let mut probe = FieldProbe(None);
+    let _ = T::deserialize(&mut probe);
+    probe.0
+}
+
+struct FieldProbe(Option<&'static [&'static str]>);
+
+#[derive(Debug)]
+struct ProbeDone;
+
+impl std::fmt::Display for ProbeDone {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("probe")
+    }
+}
+
+impl std::error::Error for ProbeDone {}
+
+impl de::Error for ProbeDone {
+    fn custom<T: std::fmt::Display>(_message: T) -> Self {
+        ProbeDone
+    }
+}
+
+impl<'de> Deserializer<'de> for &mut FieldProbe {
+    type Error = ProbeDone;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, ProbeDone> {
+        Err(ProbeDone)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, ProbeDone> {
+        self.0 = Some(fields);
+        Err(ProbeDone)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
 }
 
 /// A database URL as config may hold it: `postgres://` or `postgresql://`, and no
@@ -74,4 +200,62 @@ fn key_span_start(text: &str, path: &[&str], key: Option<&str>) -> Option<usize>
         }
     }
     start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table that takes only its own keys, with a key it does not take.
+    const TABLES: [(&str, &str, &str); 11] = [
+        ("", "jurnal = 1", "at the top level"),
+        ("[journal]", "dri = \"x\"", "in [journal]"),
+        ("[limits]", "max_operatoins = 6", "in [limits]"),
+        ("[backups]", "kep = 2", "in [backups]"),
+        ("[helm]", "binary = \"helm\"", "in [helm]"),
+        ("[repos.app]", "path = \"app\"\nsemvr = true", "in [repos.app]"),
+        ("[notify.log]", "kind = \"stdout\"\nretry = 2", "in [notify.log]"),
+        ("[secrets.token]", "env = \"TOKEN\"\nfiel = \"t\"", "in [secrets.token]"),
+        ("[databases.main]", "url = \"postgres://db/main\"\nurl_secrets = \"u\"", "in [databases.main]"),
+        ("[registries.\"localhost:5000\"]", "user = \"me\"", "in [registries.localhost:5000]"),
+        ("[backups.paths]\nuploads = \"u\"\n[backups]", "pg_bim = \"/usr/bin\"", "in [backups]"),
+    ];
+
+    #[test]
+    fn every_table_refuses_a_key_it_does_not_take_and_says_where() {
+        for (header, body, place) in TABLES {
+            let text = format!("{header}\n{body}\n");
+            let error = parse(&text, "shipctl.toml").expect_err(&text);
+            let key = body.lines().last().unwrap().split(' ').next().unwrap();
+            assert_eq!(error.message, format!("unknown key `{key}` {place}"), "{text}");
+            let line = text.lines().position(|line| line.starts_with(key)).unwrap() + 1;
+            assert_eq!(error.location.as_ref().map(|l| (l.line, l.column)), Some((line, 1)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_key_and_a_stranger_gets_the_general_hint() {
+        let error = parse("[notify.log]\nkind = \"stdout\"\nretires = 2\n", "f").unwrap_err();
+        assert_eq!(error.help.as_deref(), Some("did you mean `retries`? `shipctl docs config` lists every key"));
+        let error = parse("[repos.app]\npath = \"app\"\ncolour = \"red\"\n", "f").unwrap_err();
+        assert_eq!(
+            error.help.as_deref(),
+            Some("remove the key or fix its spelling; `shipctl docs config` lists every key")
+        );
+    }
+
+    #[test]
+    fn of_an_unknown_key_and_a_wrong_value_the_one_visited_first_is_reported() {
+        let error = parse("[limits]\nmax_call_levels = \"x\"\nmax_ast_depth = 6\n", "f").unwrap_err();
+        assert!(error.message.starts_with("unknown key `max_ast_depth`"), "{error}");
+        let error = parse("[limits]\nmax_call_levels = \"x\"\nmax_zzz = 6\n", "f").unwrap_err();
+        assert!(!error.message.contains("unknown key"), "{error}");
+    }
+
+    #[test]
+    fn a_hostile_key_is_named_as_written_and_data_keys_stay_free() {
+        let error = parse("[helm]\n\"\\u001b[2J\" = 1\n", "f").unwrap_err();
+        assert_eq!(error.message, "unknown key `\u{1b}[2J` in [helm]");
+        assert!(parse("[environments.prod]\nreplicas = 3\n[environments.prod.extra]\nanything = 1\n", "f").is_ok());
+    }
 }

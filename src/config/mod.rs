@@ -29,9 +29,9 @@ pub const FILE_NAME: &str = "shipctl.toml";
 /// The environment every scripts root has, with or without a config file.
 pub const LOCAL_ENVIRONMENT: &str = "local";
 
-/// `shipctl.toml` as written.
+/// `shipctl.toml` as written. No table takes keys it does not know (but an
+/// environment's data): `load::parse` refuses them, naming the nearest known key.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where run journals go.
     #[serde(default)]
@@ -67,7 +67,6 @@ pub struct Config {
 
 /// `[databases.<name>]`: exactly one of `url` (no password in it) or `url_secret`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://user@host:port/dbname`, without a password.
     pub url: Option<String>,
@@ -79,7 +78,7 @@ pub struct DatabaseConfig {
 
 /// `[backups]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct BackupsConfig {
     /// The local backup store, relative to the scripts root or absolute. An
     /// environment's `backup_dir` overrides it.
@@ -101,7 +100,6 @@ impl Default for BackupsConfig {
 
 /// `[registries."<host>"]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// User for basic auth and for the token service.
     pub username: Option<String>,
@@ -121,7 +119,6 @@ pub enum RegistryScheme {
 
 /// `[helm]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HelmConfig {
     /// The helm binary: a path (relative to the scripts root, or absolute), or a name
     /// looked up on PATH. `helm` when unset.
@@ -130,7 +127,7 @@ pub struct HelmConfig {
 
 /// `[journal]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct JournalConfig {
     /// Directory for run journals, relative to the scripts root.
     pub dir: PathBuf,
@@ -144,7 +141,6 @@ impl Default for JournalConfig {
 
 /// `[repos.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RepoConfig {
     /// Path of the work tree, relative to the scripts root or absolute.
     pub path: PathBuf,
@@ -155,7 +151,6 @@ pub struct RepoConfig {
 
 /// `[notify.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
     /// `slack`, `webhook` or `stdout`.
     pub kind: ChannelKind,
@@ -199,7 +194,6 @@ pub enum ChannelKind {
 
 /// `[secrets.<name>]`: exactly one of `env` or `file`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SecretSource {
     /// Name of an environment variable of the shipctl process.
     pub env: Option<String>,

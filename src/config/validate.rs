@@ -124,7 +124,7 @@ fn check_secret(errors: &Errors, name: &str, secret: &SecretSource) -> Result<()
 /// Exactly one of `url` (without a password) or `url_secret`; `password_secret` only
 /// beside `url`; every secret named is declared. Not a serde enum, for the reason
 /// given at [`check_secret`]; and `password_secret` beside `url_secret` would be
-/// toml's bare "unknown field" instead of a reason.
+/// a bare unknown key instead of a reason.
 fn check_database(errors: &Errors, config: &Config, name: &str, database: &DatabaseConfig) -> Result<(), ConfigError> {
     let section = format!("databases.{name}");
     let path = ["databases", name];

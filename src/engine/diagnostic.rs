@@ -1,17 +1,12 @@
 //! Script errors with the place they happened, the chain of calls and imports that led
-//! there, and a rendering with the source line and a marker.
+//! there. `Located` (located.rs) gives one to the renderer with its script's text.
 
-use std::fmt::Write as _;
-
-use anstyle::{AnsiColor, Style};
 use rhai::{EvalAltResult, ParseError, Position};
 use serde::Serialize;
 
 use crate::base::location::Location;
 use crate::config::Limits;
 use crate::effect::{GateError, GateErrorKind};
-
-use super::sources::Sources;
 
 /// What kind of trouble a script is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -235,63 +230,4 @@ fn locate(file: &str, position: Position) -> Option<Location> {
 
 fn location_or_start(file: &str, position: Position) -> Location {
     locate(file, position).unwrap_or(Location { file: file.to_string(), line: 1, column: 1 })
-}
-
-/// Render `error` for a terminal: message, location, source line with a marker, the
-/// call chain and the hint. `color` adds ANSI styles.
-pub fn render(error: &ScriptError, sources: &Sources, color: bool) -> String {
-    render_parts(
-        &error.message,
-        error.location.as_ref(),
-        error.step.as_deref(),
-        &error.trace,
-        error.help.as_deref(),
-        sources,
-        color,
-    )
-}
-
-/// The same layout for any located message (config errors use it too).
-pub fn render_parts(
-    message: &str,
-    location: Option<&Location>,
-    step: Option<&str>,
-    trace: &[Frame],
-    help: Option<&str>,
-    sources: &Sources,
-    color: bool,
-) -> String {
-    let paint = |style: Style, text: &str| {
-        if color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_string() }
-    };
-    let red = Style::new().bold().fg_color(Some(AnsiColor::Red.into()));
-    let blue = Style::new().bold().fg_color(Some(AnsiColor::Blue.into()));
-    let bold = Style::new().bold();
-    let mut out = String::new();
-    let _ = writeln!(out, "{}{}", paint(red, "error: "), paint(bold, message));
-    if let Some(location) = location {
-        let gutter = location.line.to_string().len();
-        let pad = " ".repeat(gutter);
-        let _ = writeln!(out, "{pad}{} {location}", paint(blue, "-->"));
-        if let Some(text) = sources.line(&location.file, location.line) {
-            let marker_pad: String = text
-                .chars()
-                .take(location.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            let _ = writeln!(out, "{pad} {}", paint(blue, "|"));
-            let _ = writeln!(out, "{} {} {text}", paint(blue, &location.line.to_string()), paint(blue, "|"));
-            let _ = writeln!(out, "{pad} {} {marker_pad}{}", paint(blue, "|"), paint(red, "^"));
-        }
-    }
-    if let Some(step) = step {
-        let _ = writeln!(out, "  = in step \"{step}\"");
-    }
-    for frame in trace.iter().rev() {
-        let _ = writeln!(out, "  = in {}, called at {}", frame.function, frame.location);
-    }
-    if let Some(help) = help {
-        let _ = writeln!(out, "{}{help}", paint(Style::new().bold().fg_color(Some(AnsiColor::Cyan.into())), "help: "));
-    }
-    out
 }

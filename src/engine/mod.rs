@@ -1,5 +1,5 @@
 //! Building the Rhai engine for a run: sandbox limits, the module resolver, builtins,
-//! one script function per primitive, and error rendering. Nothing registered here
+//! one script function per primitive, and located errors for the renderer. Nothing registered here
 //! reaches the outside world except through the [`Gate`](crate::effect::Gate).
 
 pub mod analysis;
@@ -9,6 +9,7 @@ pub mod calls;
 pub mod definitions;
 mod diagnostic;
 pub(crate) mod known;
+mod located;
 pub mod preflight;
 pub mod resolver;
 mod sources;
@@ -27,7 +28,8 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, Module, NativeCallContext, Pos
 
 pub use budget::{Budget, SCRIPT_STACK};
 pub use builtins::BUILTINS;
-pub use diagnostic::{Frame, ScriptError, ScriptErrorKind, render, render_parts};
+pub use diagnostic::{Frame, ScriptError, ScriptErrorKind};
+pub use located::{Located, Note, Snippet};
 pub use resolver::STD_PREFIX;
 pub use sources::{SourceMap, Sources};
 

@@ -1,7 +1,8 @@
 //! Bad input gets a clear error naming the file, line and column.
 
+use shipctl::cli::output::render_script_error as render;
 use shipctl::effect::Mode;
-use shipctl::engine::{ScriptErrorKind, render};
+use shipctl::engine::ScriptErrorKind;
 use shipctl::error::Error;
 use shipctl::journal::RunStatus;
 
@@ -105,6 +106,21 @@ fn a_syntax_error_in_a_module_names_the_module() {
     let (errors, _) = refusal(&workspace, "release.rhai", &[]);
     assert_eq!(errors.len(), 1);
     assert!(errors[0].to_string().starts_with("lib/broken.rhai:2:"), "{}", errors[0]);
+}
+
+#[test]
+fn a_typo_in_a_nested_config_table_is_refused_with_the_nearest_key() {
+    let workspace = Workspace::new();
+    workspace.config("[notify.releases]\nkind = \"stdout\"\n\n[databases.main]\nurl = \"postgres://db/main\"\n  pasword_secret = \"db\"\n");
+    workspace.write("release.rhai", "1;\n");
+    let output = workspace.shipctl(&["plan", "release.rhai", "-e", "local"]);
+    assert_eq!(output.code, 2, "{output:?}");
+    let shown = output.stderr.replace(&workspace.path().to_string_lossy().into_owned(), "[workspace]");
+    let shown = shown.replace(&workspace.path().canonicalize().unwrap().to_string_lossy().into_owned(), "[workspace]");
+    assert_eq!(
+        shown,
+        "error: unknown key `pasword_secret` in [databases.main]\n --> [workspace]/shipctl.toml:6:3\n  |\n6 |   pasword_secret = \"db\"\n  |   ^\nhelp: did you mean `password_secret`? `shipctl docs config` lists every key\n"
+    );
 }
 
 #[test]
@@ -216,4 +232,17 @@ fn a_refused_call_inside_a_step_points_at_the_call() {
     let report = workspace.plan("release.rhai", &[]);
     let error = report.error.expect("an unknown channel");
     assert_eq!(error.to_string(), "release.rhai:4:5: no notification channel \"lgo\" (in step \"Announce\")");
+}
+
+#[test]
+fn an_error_after_multibyte_text_and_with_escapes_in_its_message_prints_safely_under_its_place() {
+    let workspace = Workspace::new();
+    workspace.write("release.rhai", "let u = \"ü→é\"; fail(\"\\x1b[2J\\x1b]0;owned\\x07gone\");\n");
+    let report = workspace.plan("release.rhai", &[]);
+    let error = report.error.expect("fails");
+    assert!(error.message.contains('\u{1b}'), "the script's text reaches the error as written: {error:?}");
+    let shown = render(&error, &report.sources, false);
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{shown:?}");
+    assert!(shown.starts_with("error: \\u{1b}[2J\\u{1b}]0;owned\\u{7}gone\n --> release.rhai:1:16\n"), "{shown}");
+    assert!(shown.contains("1 | let u = \"ü→é\"; fail(") && shown.contains("\n  |                ^\n"), "{shown}");
 }

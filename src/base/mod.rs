@@ -8,6 +8,7 @@ pub mod files;
 pub mod location;
 pub mod names;
 pub mod operator;
+pub mod serde_fields;
 pub mod serde_words;
 pub mod suggest;
 pub mod time;

@@ -1,9 +1,8 @@
 //! Parsing config text into a [`Config`], with errors located at file:line:col.
 
-use serde::de::DeserializeOwned;
-use serde::de::{self, Deserializer, Visitor};
 use serde_ignored::Path;
 
+use crate::base::serde_fields::struct_fields;
 use crate::base::suggest::did_you_mean;
 
 use super::validate::validate;
@@ -97,57 +96,6 @@ fn known_keys(table: &[&str]) -> &'static [&'static str] {
         _ => None,
     };
     fields.unwrap_or(&[])
-}
-
-/// The field names of struct `T` as serde derives them, from a probe that records
-/// what `T` asks to deserialize. The same probe as `effect::primitive::struct_fields`,
-/// which config, a lower layer, cannot import.
-fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
-    let mut probe = FieldProbe(None);
-    let _ = T::deserialize(&mut probe);
-    probe.0
-}
-
-struct FieldProbe(Option<&'static [&'static str]>);
-
-#[derive(Debug)]
-struct ProbeDone;
-
-impl std::fmt::Display for ProbeDone {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("probe")
-    }
-}
-
-impl std::error::Error for ProbeDone {}
-
-impl de::Error for ProbeDone {
-    fn custom<T: std::fmt::Display>(_message: T) -> Self {
-        ProbeDone
-    }
-}
-
-impl<'de> Deserializer<'de> for &mut FieldProbe {
-    type Error = ProbeDone;
-
-    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, ProbeDone> {
-        Err(ProbeDone)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, ProbeDone> {
-        self.0 = Some(fields);
-        Err(ProbeDone)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-    }
 }
 
 /// A database URL as config may hold it: `postgres://` or `postgresql://`, and no

@@ -58,15 +58,17 @@ impl AsFile for cap_std::fs::File {
     }
 }
 
+/// Make a FIFO at `path`, for the unit tests that check nothing blocks on one.
+#[cfg(test)]
+pub(crate) fn mkfifo(path: &Path) {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fifo(path: &Path) {
-        let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-    }
 
     #[test]
     fn reads_regular_files_and_follows_symlinks_to_them() {
@@ -80,7 +82,7 @@ mod tests {
     #[test]
     fn refuses_a_fifo_a_directory_and_a_device_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        fifo(&dir.path().join("fifo"));
+        mkfifo(&dir.path().join("fifo"));
         std::os::unix::fs::symlink(dir.path().join("fifo"), dir.path().join("to-fifo")).unwrap();
         for path in [dir.path().join("fifo"), dir.path().join("to-fifo"), dir.path().to_path_buf(), "/dev/zero".into()]
         {

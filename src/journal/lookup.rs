@@ -203,9 +203,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("folder.jsonl")).unwrap();
         assert!(matches!(find_run(dir.path(), "folder"), Err(RunLookupError::Unknown { .. })));
         let fifo = dir.path().join("fifo.jsonl");
-        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        crate::base::files::mkfifo(&fifo);
         assert!(matches!(find_run(dir.path(), "fifo"), Err(RunLookupError::Unknown { .. })));
         // A symlink to a FIFO inside: listed, then refused as no regular file.
         std::os::unix::fs::symlink("fifo.jsonl", dir.path().join("pipe.jsonl")).unwrap();

@@ -1,12 +1,9 @@
 //! Recorded runs as test fixtures: `run(#{ journal })` in a test file replays a real
 //! run's journal against the script under test.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-
 use shipctl::journal::RunStatus;
 
-use crate::support::{Output, Workspace};
+use crate::support::{Output, Workspace, mkfifo};
 
 const RELEASE: &str = r#"let version = param("version");
 let started = now();
@@ -87,12 +84,6 @@ fn a_changed_script_fails_naming_the_divergence() {
         "test(\"another version\", || run(#{ journal: \"fixtures/prod.jsonl\", params: #{ version: \"1.5.0\" } }));\n",
     );
     failure(&workspace.shipctl(&["test"]), "effect 2 (notify) differs from the recording in text");
-}
-
-fn mkfifo(path: &std::path::Path) {
-    let name = CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
-    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0);
 }
 
 #[test]

@@ -4,16 +4,14 @@
 //! root if the limit it attacks did not hold; commands run under a timeout, so a
 //! regression fails instead of hanging the suite.
 
-use std::ffi::CString;
 use std::net::TcpListener;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shipctl::journal::{JournalError, MAX_LINE_BYTES, Recording, RunStatus, read_journal};
 
-use crate::support::{Workspace, git_repository};
+use crate::support::{Workspace, git_repository, mkfifo};
 
 /// What a bounded run of the binary did.
 #[derive(Debug)]
@@ -56,13 +54,6 @@ fn shipctl_within(workspace: &Workspace, args: &[&str], limit: Duration) -> Boun
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         took: started.elapsed(),
     }
-}
-
-fn mkfifo(path: &Path) {
-    let name = CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
-    let result = unsafe { libc::mkfifo(name.as_ptr(), 0o644) };
-    assert_eq!(result, 0, "mkfifo {}: {}", path.display(), std::io::Error::last_os_error());
 }
 
 /// A workspace with `repos/app` (one commit) whose remote `slow` is a loopback listener

@@ -15,7 +15,7 @@ use shipctl::journal::RunStatus;
 use shipctl::run::{RunReport, RunRequest, resume_request};
 
 use crate::fake_tool::FakeTool;
-use crate::support::{Workspace, commit_all, git_repository, refs};
+use crate::support::{Workspace, commit_all, git_repository, mkfifo, refs};
 
 /// The error of a run that must not have done its work: refused before it ran, or
 /// failed with an error.
@@ -576,11 +576,6 @@ fn a_files_backup_cannot_archive_a_directory_behind_a_symlink_out() {
     assert!(error.contains("files \"home\" leads outside the scripts root"), "{error}");
     assert!(error.contains("[backups.paths]"), "{error}");
     assert!(!workspace.path().join(".shipctl/backups").exists(), "an archive was written");
-}
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success());
 }
 
 /// `shipctl backups` with a deadline: a hang fails the test instead of blocking it.

@@ -298,3 +298,13 @@ pub fn run_finished(stdout: &str) -> serde_json::Value {
     assert_eq!(report["event"], "run_finished", "{last}");
     report
 }
+
+/// Make a FIFO at `path`: a file system entry that blocks whoever opens it for reading
+/// until a writer comes, the way hostile tests try to hang shipctl.
+pub fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
+    let result = unsafe { libc::mkfifo(name.as_ptr(), 0o644) };
+    assert_eq!(result, 0, "mkfifo {}: {}", path.display(), std::io::Error::last_os_error());
+}

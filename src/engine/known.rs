@@ -1,10 +1,11 @@
 //! The function names a script may call besides its own functions, the primitives and
 //! the builtins: Rhai's keywords and the functions of the packages the sandbox loads
 //! (`ScriptPackage` in `mod.rs`). Rhai lists its package functions only with its
-//! `metadata` feature, which the release build does without, so the names are kept
-//! here; test builds enable `metadata` and a unit test checks that this list is exactly
-//! what the sandbox registers (rhai 1.27), so an upgrade that adds or drops a function
-//! fails that test instead of refusing a valid script.
+//! `metadata` feature, which shipctl builds without (it slows the engine), so the names
+//! are kept here; `.ci/test` builds the unit tests once more with the `rhai-metadata`
+//! feature, and a test checks that this list is exactly what the sandbox registers
+//! (rhai 1.27), so an upgrade that adds or drops a function fails that test instead of
+//! refusing a valid script.
 
 /// Rhai's keyword functions, handled by the engine itself.
 pub const KEYWORDS: &[&str] = &[
@@ -161,13 +162,14 @@ pub const TEST_BUILTINS: &[&str] =
 /// How test files are named (`testing::SUFFIX`).
 pub const TEST_SUFFIX: &str = ".test.rhai";
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rhai-metadata"))]
 mod tests {
     use std::collections::BTreeSet;
 
-    /// Rhai lists its functions only with its `metadata` feature, which test builds
-    /// enable: the hand-kept list must be exactly what the sandbox's packages register,
-    /// so a rhai upgrade that adds or drops a function fails here, not in a user's script.
+    /// Rhai lists its functions only with its `metadata` feature (shipctl's
+    /// `rhai-metadata`, which `.ci/test` turns on for this test alone): the hand-kept
+    /// list must be exactly what the sandbox's packages register, so a rhai upgrade
+    /// that adds or drops a function fails here, not in a user's script.
     #[test]
     fn the_list_is_what_the_sandbox_registers() {
         let engine = crate::engine::sandbox(&crate::config::Limits::default());

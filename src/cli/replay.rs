@@ -67,29 +67,15 @@ pub fn resume(args: ResumeArgs) -> i32 {
         }
     }
     let json = args.output == OutputFormat::Json;
-    let reporter: Box<dyn Reporter + Send> =
-        if json { Box::new(Events) } else { Box::new(Human::every(args.progress.progress_interval)) };
+    let interval = args.progress.progress_interval;
+    let reporter = super::run::reporter(json, || Box::new(Human::every(interval)));
     match execute(request, reporter) {
         Ok(report) => {
-            if json {
-                run_finished(&report);
-                if let Some(error) = &report.error {
-                    output::err(&output::render_script_error(error, &report.sources, output::stderr_color()));
-                }
-                output::print_resume_hint(&report);
-            } else {
-                output::print_run_summary(&report);
-            }
+            super::run::print_live_report(&report, json);
             if let Some(halt) = &report.halt {
                 output::err(&output::render_halt(halt, output::stderr_color()));
             }
-            match report.status {
-                RunStatus::Succeeded => exit_codes::SUCCESS,
-                RunStatus::Failed => exit_codes::RUN_FAILED,
-                RunStatus::Refused => exit_codes::POLICY_REFUSED,
-                RunStatus::Halted => exit_codes::HALTED,
-                RunStatus::Interrupted => super::run::interrupted_exit_code(&report),
-            }
+            super::run::exit_code(&report)
         }
         Err(error) => {
             output::print_error(&error);

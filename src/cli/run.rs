@@ -46,7 +46,7 @@ fn request(args: &ScriptArgs, kube: &KubeArgs, mode: Mode) -> Result<RunRequest,
     Ok(request)
 }
 
-fn exit_code(report: &RunReport) -> i32 {
+pub(super) fn exit_code(report: &RunReport) -> i32 {
     match report.status {
         RunStatus::Succeeded => exit_codes::SUCCESS,
         RunStatus::Failed => exit_codes::RUN_FAILED,
@@ -57,7 +57,7 @@ fn exit_code(report: &RunReport) -> i32 {
 }
 
 /// 130 after SIGINT, 143 after SIGTERM.
-pub(super) fn interrupted_exit_code(report: &RunReport) -> i32 {
+fn interrupted_exit_code(report: &RunReport) -> i32 {
     match report.signal {
         Some("SIGTERM") => exit_codes::INTERRUPTED_SIGTERM,
         _ => exit_codes::INTERRUPTED_SIGINT,
@@ -65,7 +65,7 @@ pub(super) fn interrupted_exit_code(report: &RunReport) -> i32 {
 }
 
 /// The reporter of `--output json` (one event a line) or of people.
-fn reporter(json: bool, people: impl FnOnce() -> Box<dyn Reporter + Send>) -> Box<dyn Reporter + Send> {
+pub(super) fn reporter(json: bool, people: impl FnOnce() -> Box<dyn Reporter + Send>) -> Box<dyn Reporter + Send> {
     let reporter = if json { Box::new(Events) } else { people() };
     Box::new(Traced(reporter))
 }
@@ -114,19 +114,25 @@ pub fn run(args: RunArgs) -> i32 {
             if github {
                 report_to_github(&report, json);
             }
-            if json {
-                run_finished(&report);
-                if let Some(error) = &report.error {
-                    output::err(&output::render_script_error(error, &report.sources, output::stderr_color()));
-                }
-                output::print_resume_hint(&report);
-            } else {
-                output::print_run_summary(&report);
-            }
+            print_live_report(&report, json);
             exit_code(&report)
         }
         Err(error) => refused(&error, github, json),
     }
+}
+
+/// The end of a live run or resume: the `run_finished` event (its error on stderr) and
+/// the resume hint, or the summary for people.
+pub(super) fn print_live_report(report: &RunReport, json: bool) {
+    if !json {
+        output::print_run_summary(report);
+        return;
+    }
+    run_finished(report);
+    if let Some(error) = &report.error {
+        output::err(&output::render_script_error(error, &report.sources, output::stderr_color()));
+    }
+    output::print_resume_hint(report);
 }
 
 /// `shipctl plan`.

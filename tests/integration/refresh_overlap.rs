@@ -38,6 +38,22 @@ fn refreshed_plan(workspace: &Workspace, script: &str) -> RunReport {
     execute(request, Box::new(Recorder::default())).expect("the plan runs")
 }
 
+/// A refreshed plan of a script that promotes `web:1` to `web:production` in each
+/// registry, and how long it took; it must end without an error.
+fn promote_in_each(registries: &[HttpServer]) -> (RunReport, Duration) {
+    let workspace = Workspace::new();
+    let script: String = registries
+        .iter()
+        .map(|registry| promote(&format!("{}/web:1", host(registry)), &format!("{}/web:production", host(registry))))
+        .collect();
+    workspace.write("release.rhai", &script);
+    let started = Instant::now();
+    let report = refreshed_plan(&workspace, "release.rhai");
+    let took = started.elapsed();
+    assert!(report.error.is_none(), "{:?}", report.error);
+    (report, took)
+}
+
 fn results(report: &RunReport) -> Vec<Value> {
     report.effects.iter().map(|effect| effect.result.clone().unwrap_or(Value::Null)).collect()
 }
@@ -45,18 +61,7 @@ fn results(report: &RunReport) -> Vec<Value> {
 #[test]
 fn probes_of_different_registries_overlap() {
     let registries = [slow_registry(), slow_registry(), slow_registry()];
-    let workspace = Workspace::new();
-    let script: String = registries
-        .iter()
-        .map(|registry| promote(&format!("{}/web:1", host(registry)), &format!("{}/web:production", host(registry))))
-        .collect();
-    workspace.write("release.rhai", &script);
-
-    let started = Instant::now();
-    let report = refreshed_plan(&workspace, "release.rhai");
-    let took = started.elapsed();
-
-    assert!(report.error.is_none(), "{:?}", report.error);
+    let (report, took) = promote_in_each(&registries);
     for result in results(&report) {
         let summary = result["summary"].as_str().unwrap_or_default();
         assert!(summary.starts_with("web:production  (new) -> sha256:"), "each registry answered: {summary}");
@@ -135,18 +140,7 @@ fn a_script_that_probes_many_systems_asks_at_most_eight_at_once() {
     // 300 ms; eight threads and the script's own inline probe need at least three rounds.
     let registries: Vec<HttpServer> =
         (0..20).map(|_| HttpServer::start_with_delays(&[(200, MANIFEST, Duration::from_millis(100))])).collect();
-    let workspace = Workspace::new();
-    let script: String = registries
-        .iter()
-        .map(|registry| promote(&format!("{}/web:1", host(registry)), &format!("{}/web:production", host(registry))))
-        .collect();
-    workspace.write("release.rhai", &script);
-
-    let started = Instant::now();
-    let report = refreshed_plan(&workspace, "release.rhai");
-    let took = started.elapsed();
-
-    assert!(report.error.is_none(), "{:?}", report.error);
+    let (report, took) = promote_in_each(&registries);
     for result in results(&report) {
         let summary = result["summary"].as_str().unwrap_or_default();
         assert!(summary.ends_with("(already)"), "each registry answered: {summary}");

@@ -6,27 +6,8 @@ use std::time::Duration;
 
 use kube_standin::Behaviour;
 
-use crate::kube_support::{NAMESPACE, standin, workload};
+use crate::kube_support::{NAMESPACE, UNREACHABLE_KUBECONFIG, standin, workload};
 use crate::support::Workspace;
-
-/// A kubeconfig whose only context, `broken`, points where nothing listens.
-const BROKEN: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: broken
-  cluster:
-    server: https://127.0.0.1:1
-users:
-- name: broken
-  user:
-    token: nothing
-contexts:
-- name: broken
-  context:
-    cluster: broken
-    user: broken
-current-context: broken
-";
 
 #[test]
 fn kubeconfig_files_are_merged_and_the_flag_chooses_the_context() {
@@ -35,7 +16,7 @@ fn kubeconfig_files_are_merged_and_the_flag_chooses_the_context() {
     standin.put(workload("Deployment", "web", 1, "web:1")).unwrap();
     let workspace = Workspace::new();
     workspace.config(&format!("[environments.stage]\nnamespace = \"{NAMESPACE}\"\n"));
-    workspace.write("kube/broken.yaml", BROKEN);
+    workspace.write("kube/broken.yaml", UNREACHABLE_KUBECONFIG);
     workspace.write("release.rhai", "wait_healthy(#{ deployment: \"web\", timeout: \"3s\" });\n");
     // The first file sets current-context (broken); the flag picks the stand-in's
     // context, which only the second file has.

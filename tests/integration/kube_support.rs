@@ -15,6 +15,25 @@ use crate::support::{Output, Recorder, Workspace};
 /// The namespace every Kubernetes test works in.
 pub const NAMESPACE: &str = "demo";
 
+/// A kubeconfig whose only context, `broken`, points where nothing listens.
+pub const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: broken
+  cluster:
+    server: https://127.0.0.1:1
+users:
+- name: broken
+  user:
+    token: nothing
+contexts:
+- name: broken
+  context:
+    cluster: broken
+    user: broken
+current-context: broken
+";
+
 /// A program the Kubernetes tests need, found on PATH; `kubectl` is taken from beside
 /// `helm` first, so both come from the same download. Fails the test with what to do
 /// when it is missing.

@@ -4,27 +4,8 @@
 
 use std::net::TcpListener;
 
-use crate::kube_support::helm_create;
+use crate::kube_support::{UNREACHABLE_KUBECONFIG, helm_create};
 use crate::support::{Workspace, git_repository};
-
-/// A kubeconfig whose cluster is where nothing listens.
-const UNREACHABLE: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: gone
-  cluster:
-    server: https://127.0.0.1:1
-users:
-- name: gone
-  user:
-    token: nothing
-contexts:
-- name: gone
-  context:
-    cluster: gone
-    user: gone
-current-context: gone
-";
 
 #[test]
 fn a_refreshed_plan_goes_on_past_what_it_cannot_reach() {
@@ -32,7 +13,7 @@ fn a_refreshed_plan_goes_on_past_what_it_cannot_reach() {
     let workspace = Workspace::new();
     let head = git_repository(&workspace.path().join("repos/app")).head().unwrap().peel_to_commit().unwrap().id();
     workspace.write("files/a.txt", "ab");
-    workspace.write("kube/gone.yaml", UNREACHABLE);
+    workspace.write("kube/gone.yaml", UNREACHABLE_KUBECONFIG);
     helm_create(&workspace.path().join("charts"), "site");
     workspace.config(
         "[repos.app]\npath = \"repos/app\"\n\n[environments.stage]\nkubeconfig = \"kube/gone.yaml\"\nnamespace = \"demo\"\n",

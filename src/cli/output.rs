@@ -96,7 +96,10 @@ pub fn render_error(error: &Error, color: bool) -> String {
         }
         Error::Config(config) => {
             // Read now, not kept from the parse: a file that is gone prints its place alone.
-            let text = config.location.as_ref().and_then(|location| std::fs::read_to_string(&location.file).ok());
+            let text = config
+                .location
+                .as_ref()
+                .and_then(|location| crate::base::files::read_regular(std::path::Path::new(&location.file)).ok());
             let located = Located::new(config, &config.message, config.location.as_ref(), text.as_deref());
             render_diagnostic(&located, color)
         }
